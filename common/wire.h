@@ -159,6 +159,7 @@ struct coord_reply {
 	uint32_t timeout_ms;    /* the negotiated timeout */
 	uint32_t server_id;
 	uint32_t max_data;      /* the server's maxDataBytes */
+	uint8_t watches_kept;   /* 1: this server still holds the session's watches (no re-arm needed) */
 	/* MULTI */
 	int32_t fail_index;     /* index of the op that failed, -1 if none */
 	uint32_t nops;
