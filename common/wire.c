@@ -19,7 +19,7 @@
 #include "err.h"
 
 #define REQ_HEADER_SIZE 20
-#define REPLY_HEADER_SIZE 24 /* including the u32 length of msg */
+#define REPLY_HEADER_SIZE 24 /* then bytes msg */
 #define MAX_WORD 64
 #define MAX_WATCH_LIST (16u << 20)
 #define MAX_NAMES ((uint32_t)COORD_MAX_LIST * (COORD_MAX_NAME + 1))
