@@ -11,6 +11,7 @@
 #ifndef COORD_CONFIG_H
 #define COORD_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define COORD_MAX_MEMBERS 32
