@@ -584,9 +584,14 @@ static int read_myid(struct coord_config *cfg, const char *file, char *err, size
 	char *p = buf;
 	trim(&p);
 	long long id;
-	if (more || nul || parse_whole(p, &id) != 0 || id < 1 || id > 255) {
+	if (more) {
+		seterr(err, errlen, "%s: the file is too long for a member number (expected the N of this "
+		       "member's server.N line, 1..255)", path);
+		return COORD_EBADCONFIG;
+	}
+	if (nul || parse_whole(p, &id) != 0 || id < 1 || id > 255) {
 		seterr(err, errlen, "%s: '%s' is not a member number (expected the N of this member's "
-		       "server.N line, 1..255)", path, show(more ? "(too long)" : p, sv, sizeof sv));
+		       "server.N line, 1..255)", path, show(p, sv, sizeof sv));
 		return COORD_EBADCONFIG;
 	}
 	cfg->my_id = (int)id;

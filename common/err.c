@@ -36,6 +36,7 @@ static const struct {
 	[COORD_EISDIR] = {"EISDIR", "node is a directory", EISDIR},
 	[COORD_ENOTREADY] = {"ENOTREADY", "server not ready to serve", EAGAIN},
 	[COORD_ECLOSING] = {"ECLOSING", "client is closing", ESHUTDOWN},
+	[COORD_EROLLEDBACK] = {"EROLLEDBACK", "not applied: another operation of the multi failed", ECANCELED},
 	[COORD_EDUPLICATE] = {"EDUPLICATE", "resent request is older than the session's reply window", EPROTO},
 };
 

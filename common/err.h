@@ -36,6 +36,7 @@ enum coord_err {
 	COORD_ENOTREADY = 24,     /* the server is not serving yet (no quorum, recovering) (EAGAIN) */
 	COORD_ECLOSING = 25,      /* the client is closing (ESHUTDOWN) */
 	COORD_EDUPLICATE = 26,    /* a resent request older than the session's acknowledged window (EPROTO) */
+	COORD_EROLLEDBACK = 27,   /* not applied: another operation of the same multi failed (ECANCELED) */
 	COORD_ERR_COUNT
 };
 

@@ -77,6 +77,7 @@ enum coord_event_type {
 	COORD_EV_DELETED = 2,
 	COORD_EV_CHANGED = 3,  /* data changed */
 	COORD_EV_CHILDREN = 4, /* child list changed */
+	COORD_EV_OVERFLOW = 5, /* events under this path may have been lost: re-read it */
 };
 
 /* ZooKeeper's Stat, plus the node id, kind and child policy. Times are ms since the epoch. */

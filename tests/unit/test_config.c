@@ -572,7 +572,7 @@ static void test_myid(void)
 	huge[sizeof huge - 1] = '\0';
 	set_myid(huge);
 	CHECK_EQ(load(&c, "%s", three), COORD_EBADCONFIG);
-	snprintf(want, sizeof want, "%s/myid: '(too long)' is not a member number", datadir);
+	snprintf(want, sizeof want, "%s/myid: the file is too long for a member number", datadir);
 	CHECK(strncmp(err, want, strlen(want)) == 0);
 
 	set_myid("7\n");

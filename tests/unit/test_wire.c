@@ -543,6 +543,174 @@ static void test_reply_bytes_match_the_document(void)
 	buf_free(&b);
 }
 
+/* ---- the layout written out by hand from the specification, op by op ---- */
+
+static void put_slice(struct buf *b, struct slice s) { buf_bytes(b, s.p, s.len); }
+
+static void spec_req_body(struct buf *b, int op, const struct coord_req *q)
+{
+	switch (op) {
+	case COORD_OP_CONNECT:
+		buf_u64(b, q->session_id);
+		buf_put(b, q->passwd, COORD_PASSWD_LEN);
+		buf_u32(b, q->timeout_ms);
+		buf_u64(b, q->last_zxid);
+		break;
+	case COORD_OP_CREATE:
+		put_slice(b, q->path), put_slice(b, q->data), buf_u32(b, q->flags), buf_u8(b, q->policy);
+		break;
+	case COORD_OP_DELETE:
+	case COORD_OP_CHECK:
+		put_slice(b, q->path), buf_u32(b, (uint32_t)q->version);
+		break;
+	case COORD_OP_EXISTS:
+	case COORD_OP_GET:
+	case COORD_OP_ADDWATCH:
+	case COORD_OP_REMOVEWATCH:
+		put_slice(b, q->path), buf_u8(b, q->watch);
+		break;
+	case COORD_OP_SET:
+	case COORD_OP_APPEND:
+		put_slice(b, q->path), put_slice(b, q->data), buf_u32(b, (uint32_t)q->version);
+		break;
+	case COORD_OP_LIST:
+		put_slice(b, q->path), buf_u8(b, q->watch), put_slice(b, q->after), buf_u32(b, q->max);
+		break;
+	case COORD_OP_RENAME:
+		put_slice(b, q->path), put_slice(b, q->path2);
+		buf_u32(b, (uint32_t)q->version), buf_u32(b, q->flags);
+		break;
+	case COORD_OP_MULTI:
+		buf_u32(b, q->nops);
+		for (uint32_t i = 0; i < q->nops; i++) {
+			const struct coord_subop *o = &q->ops[i];
+			buf_u8(b, o->op);
+			put_slice(b, o->path);
+			if (o->op == COORD_OP_CREATE || o->op == COORD_OP_SET)
+				put_slice(b, o->data);
+			if (o->op == COORD_OP_CREATE)
+				buf_u32(b, o->flags), buf_u8(b, o->policy);
+			else
+				buf_u32(b, (uint32_t)o->version);
+		}
+		break;
+	case COORD_OP_SYNC:
+		put_slice(b, q->path);
+		break;
+	case COORD_OP_SETPOLICY:
+		put_slice(b, q->path), buf_u8(b, q->policy);
+		break;
+	case COORD_OP_ADMIN:
+		put_slice(b, q->word);
+		break;
+	case COORD_OP_SETWATCHES:
+		buf_u64(b, q->last_zxid);
+		put_slice(b, q->data_watches), put_slice(b, q->child_watches);
+		put_slice(b, q->persistent), put_slice(b, q->recursive);
+		break;
+	}
+}
+
+static void spec_reply_body(struct buf *b, int op, const struct coord_reply *r)
+{
+	switch (op) {
+	case COORD_OP_CONNECT:
+		buf_u64(b, r->session_id);
+		buf_put(b, r->passwd, COORD_PASSWD_LEN);
+		buf_u32(b, r->timeout_ms), buf_u32(b, r->server_id), buf_u32(b, r->max_data);
+		buf_u8(b, r->watches_kept);
+		break;
+	case COORD_OP_CREATE:
+		put_slice(b, r->path), coord_stat_put(b, &r->stat);
+		break;
+	case COORD_OP_EXISTS:
+	case COORD_OP_SET:
+	case COORD_OP_APPEND:
+	case COORD_OP_RENAME:
+		coord_stat_put(b, &r->stat);
+		break;
+	case COORD_OP_GET:
+		coord_stat_put(b, &r->stat), put_slice(b, r->data);
+		break;
+	case COORD_OP_LIST:
+		coord_stat_put(b, &r->stat), buf_u32(b, r->count), put_slice(b, r->names);
+		buf_u8(b, r->more);
+		break;
+	case COORD_OP_SYNC:
+		put_slice(b, r->path);
+		break;
+	case COORD_OP_ADMIN:
+		put_slice(b, r->data);
+		break;
+	case COORD_OP_MULTI:
+		buf_u32(b, (uint32_t)r->fail_index), buf_u32(b, r->nops);
+		for (uint32_t i = 0; i < r->nops; i++) {
+			const struct coord_subresult *o = &r->ops[i];
+			buf_u8(b, o->op), buf_u32(b, (uint32_t)o->err);
+			if (o->err == 0 && o->op == COORD_OP_CREATE)
+				put_slice(b, o->path);
+			if (o->err == 0 && (o->op == COORD_OP_CREATE || o->op == COORD_OP_SET))
+				coord_stat_put(b, &o->stat);
+		}
+		break;
+	}
+}
+
+static void test_every_op_has_the_specified_layout(void)
+{
+	for (int op = 1; op < COORD_OP_MAX; op++) {
+		struct coord_req q;
+		struct coord_reply r;
+		struct buf got, want;
+		sample_req(op, &q);
+		encode_req(&got, &q);
+		buf_init(&want);
+		buf_u8(&want, 1), buf_u8(&want, (uint8_t)op), buf_u16(&want, 0);
+		buf_u64(&want, q.xid), buf_u64(&want, q.ack);
+		spec_req_body(&want, op, &q);
+		CHECK_EQ(got.len, want.len);
+		CHECK(memcmp(got.p, want.p, got.len) == 0);
+		buf_free(&got);
+		buf_free(&want);
+
+		sample_reply(op, &r);
+		encode_reply(&got, &r);
+		buf_init(&want);
+		buf_u8(&want, 1), buf_u8(&want, COORD_MSG_REPLY), buf_u8(&want, (uint8_t)op);
+		buf_u8(&want, 0), buf_u32(&want, 0), buf_u64(&want, r.xid), buf_u64(&want, r.zxid);
+		put_slice(&want, r.msg);
+		spec_reply_body(&want, op, &r);
+		CHECK_EQ(got.len, want.len);
+		CHECK(memcmp(got.p, want.p, got.len) == 0);
+		buf_free(&got);
+		buf_free(&want);
+	}
+	struct coord_reply r;
+	struct buf got, want;
+	sample_failed_multi(&r);
+	encode_reply(&got, &r);
+	buf_init(&want);
+	buf_u8(&want, 1), buf_u8(&want, COORD_MSG_REPLY), buf_u8(&want, COORD_OP_MULTI);
+	buf_u8(&want, 0), buf_u32(&want, (uint32_t)r.err), buf_u64(&want, r.xid), buf_u64(&want, r.zxid);
+	put_slice(&want, r.msg);
+	spec_reply_body(&want, COORD_OP_MULTI, &r);
+	CHECK_EQ(got.len, want.len);
+	CHECK(memcmp(got.p, want.p, got.len) == 0);
+	buf_free(&got);
+	buf_free(&want);
+	/* event: version, kind, op 0, reserved, err 0, xid 0, zxid, msg, ev_type, path */
+	sample_event(&r);
+	encode_reply(&got, &r);
+	buf_init(&want);
+	buf_u8(&want, 1), buf_u8(&want, COORD_MSG_EVENT), buf_u8(&want, 0), buf_u8(&want, 0);
+	buf_u32(&want, 0), buf_u64(&want, 0), buf_u64(&want, r.zxid), buf_u32(&want, 0);
+	buf_u8(&want, r.ev_type), put_slice(&want, r.ev_path);
+	CHECK_EQ(got.len, want.len);
+	CHECK(memcmp(got.p, want.p, got.len) == 0);
+	buf_free(&got);
+	buf_free(&want);
+}
+
 static void test_request_flags_are_ignored(void)
 {
 	struct coord_req q, back;
@@ -1018,6 +1186,7 @@ int main(int argc, char **argv)
 	RUN(test_stat_is_78_bytes_and_round_trips);
 	RUN(test_request_bytes_match_the_document);
 	RUN(test_reply_bytes_match_the_document);
+	RUN(test_every_op_has_the_specified_layout);
 	RUN(test_request_flags_are_ignored);
 	RUN(test_truncated_requests_are_refused_at_every_length);
 	RUN(test_truncated_replies_are_refused_at_every_length);

@@ -1,0 +1,139 @@
+/*
+ * admin.c: ZooKeeper's four-letter words (ruok, srvr, stat, mntr, conf, isro, wchs, cons), with
+ * ZooKeeper's output shapes so the tools that parse them keep working.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "err.h"
+#include "server.h"
+
+#define COORD_VERSION "coordfs 0.1.0"
+
+static void say(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(struct buf *b, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		buf_put(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+static const char *mode(const struct server *s) { return s->cfg.nmembers ? "leader" : "standalone"; }
+
+static uint64_t avg_latency_us(const struct server *s)
+{
+	return s->stats.lat_n ? s->stats.lat_sum_us / s->stats.lat_n : 0;
+}
+
+static size_t ephemerals(const struct server *s)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < s->st.sessions.nbuckets; i++)
+		for (const struct session *se = s->st.sessions.buckets[i]; se; se = se->next)
+			n += se->neph;
+	return n;
+}
+
+static void srvr(const struct server *s, struct buf *b)
+{
+	say(b, "Zookeeper version: %s\n", COORD_VERSION);
+	say(b, "Latency min/avg/max: %.3f/%.3f/%.3f\n", s->stats.lat_min_us / 1000.0, avg_latency_us(s) / 1000.0,
+	    s->stats.lat_max_us / 1000.0);
+	say(b, "Received: %" PRIu64 "\n", s->stats.received);
+	say(b, "Sent: %" PRIu64 "\n", s->stats.sent);
+	say(b, "Connections: %zu\n", s->cl.count);
+	say(b, "Outstanding: %zu\n", s->nbatch);
+	say(b, "Zxid: 0x%" PRIx64 "\n", s->st.last_zxid);
+	say(b, "Mode: %s\n", mode(s));
+	say(b, "Node count: %" PRIu64 "\n", s->st.tree.count);
+}
+
+static void mntr(const struct server *s, struct buf *b)
+{
+	say(b, "zk_version\t%s\n", COORD_VERSION);
+	say(b, "zk_server_state\t%s\n", mode(s));
+	say(b, "zk_avg_latency\t%.3f\n", avg_latency_us(s) / 1000.0);
+	say(b, "zk_max_latency\t%.3f\n", s->stats.lat_max_us / 1000.0);
+	say(b, "zk_min_latency\t%.3f\n", s->stats.lat_min_us / 1000.0);
+	say(b, "zk_packets_received\t%" PRIu64 "\n", s->stats.received);
+	say(b, "zk_packets_sent\t%" PRIu64 "\n", s->stats.sent);
+	say(b, "zk_num_alive_connections\t%zu\n", s->cl.count);
+	say(b, "zk_outstanding_requests\t%zu\n", s->nbatch);
+	say(b, "zk_znode_count\t%" PRIu64 "\n", s->st.tree.count);
+	say(b, "zk_watch_count\t%zu\n", watch_count(s->wm, 0));
+	say(b, "zk_ephemerals_count\t%zu\n", ephemerals(s));
+	say(b, "zk_approximate_data_size\t%" PRIu64 "\n", s->st.tree.data_bytes);
+	say(b, "coordfs_server_id\t%d\n", s->cfg.my_id);
+	say(b, "coordfs_last_zxid\t0x%" PRIx64 "\n", s->st.last_zxid);
+	say(b, "coordfs_session_count\t%zu\n", s->st.sessions.count);
+	say(b, "coordfs_log_fsyncs\t%" PRIu64 "\n", s->stats.fsyncs);
+	say(b, "coordfs_txns_logged\t%" PRIu64 "\n", s->stats.txns_logged);
+	say(b, "coordfs_snapshots\t%" PRIu64 "\n", s->stats.snapshots);
+	say(b, "coordfs_disk_error\t%d\n", s->disk_error);
+	say(b, "coordfs_tree_digest\t0x%016" PRIx64 "\n", tree_digest(&s->st.tree));
+}
+
+static void conf(const struct server *s, struct buf *b)
+{
+	const struct coord_config *c = &s->cfg;
+	say(b, "clientPort=%d\n", c->client_port);
+	say(b, "clientPortAddress=%s\n", c->client_addr);
+	say(b, "dataDir=%s\n", c->data_dir);
+	say(b, "dataLogDir=%s\n", c->data_log_dir);
+	say(b, "tickTime=%d\n", c->tick_time);
+	say(b, "minSessionTimeout=%d\n", c->min_session_timeout);
+	say(b, "maxSessionTimeout=%d\n", c->max_session_timeout);
+	say(b, "snapCount=%ld\n", c->snap_count);
+	say(b, "maxDataBytes=%u\n", c->max_data_bytes);
+	say(b, "historyDepth=%d\n", c->history_depth);
+	say(b, "historyBytes=%u\n", c->history_bytes);
+	say(b, "serverId=%d\n", c->my_id);
+	for (int i = 0; i < c->nmembers; i++) {
+		const struct coord_member *m = &c->members[i];
+		say(b, "server.%d=%s:%d:%d:%s;%d\n", m->id, m->host, m->peer_port, m->election_port,
+		    m->observer ? "observer" : "participant", m->client_port);
+	}
+}
+
+struct cons_ctx {
+	struct buf *b;
+	const struct server *s;
+};
+
+static void cons_one(void *arg, struct client *c)
+{
+	struct cons_ctx *x = arg;
+	say(x->b, " session=0x%016" PRIx64 " timeout=%u connected=%d watches=%zu\n", c->session, c->timeout_ms,
+	    c->route_len > 0, watch_count(x->s->wm, c->session));
+}
+
+int admin_answer(const struct server *s, const char *word, struct buf *out)
+{
+	if (!strcmp(word, "ruok"))
+		say(out, "imok");
+	else if (!strcmp(word, "srvr") || !strcmp(word, "stat"))
+		srvr(s, out);
+	else if (!strcmp(word, "mntr"))
+		mntr(s, out);
+	else if (!strcmp(word, "conf"))
+		conf(s, out);
+	else if (!strcmp(word, "isro"))
+		say(out, "rw");
+	else if (!strcmp(word, "wchs"))
+		say(out, "%zu connections watching %zu paths\nTotal watches:%zu\n", s->cl.count, watch_count(s->wm, 0),
+		    watch_count(s->wm, 0));
+	else if (!strcmp(word, "cons")) {
+		struct cons_ctx x = {out, s};
+		clients_each(&s->cl, cons_one, &x);
+	} else {
+		say(out, "unknown four-letter word '%s'; known: ruok srvr stat mntr conf isro wchs cons", word);
+		return COORD_EBADARG;
+	}
+	return out->oom ? COORD_ENOMEM : COORD_OK;
+}

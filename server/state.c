@@ -1,0 +1,502 @@
+/*
+ * state.c: the replicated state machine: applying txns (with the exactly-once reply cache),
+ * answering reads from the current state, and saving/loading the state as snapshot records.
+ */
+#include "state.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "log.h"
+#include "ops.h"
+#include "path.h"
+
+#define LIST_DEFAULT_PAGE 4096
+
+int state_init(struct state *s, uint32_t max_data)
+{
+	memset(s, 0, sizeof(*s));
+	s->max_data = max_data;
+	if (tree_init(&s->tree))
+		return COORD_ENOMEM;
+	if (sessions_init(&s->sessions)) {
+		tree_free(&s->tree);
+		return COORD_ENOMEM;
+	}
+	return COORD_OK;
+}
+
+void state_free(struct state *s)
+{
+	tree_free(&s->tree);
+	sessions_free(&s->sessions);
+}
+
+void apply_out_reset(struct apply_out *out)
+{
+	free(out->reply);
+	for (size_t i = 0; i < out->nev; i++)
+		free(out->ev[i].path);
+	free(out->ev);
+	memset(out, 0, sizeof(*out));
+}
+
+static void reply_init(struct coord_reply *r, const struct coord_req *req, uint64_t zxid, int err, const char *msg)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = COORD_MSG_REPLY;
+	r->op = req->op;
+	r->err = err;
+	r->xid = req->xid;
+	r->zxid = zxid;
+	if (err)
+		r->msg = slice_str(msg && *msg ? msg : coord_strerror(err));
+	r->fail_index = -1;
+}
+
+void state_error_frame(struct buf *out, const struct coord_req *req, uint64_t zxid, int err, const char *msg)
+{
+	struct coord_reply r;
+	reply_init(&r, req, zxid, err, msg);
+	coord_reply_encode(out, &r);
+}
+
+static void out_take(struct apply_out *out, struct buf *b, int err)
+{
+	if (b->oom)
+		ops_oom();
+	out->reply = buf_take(b, &out->reply_len);
+	out->err = err;
+}
+
+static void apply_multi(struct state *s, uint64_t zxid, const struct txn *t, const struct coord_req *req,
+			struct apply_out *out, struct buf *b)
+{
+	struct op_ctx c;
+	op_begin(&c, s, zxid, t->time_ms, t->session_id, out, 1);
+	struct coord_subresult *res = calloc(req->nops ? req->nops : 1, sizeof(*res));
+	char **paths = calloc(req->nops ? req->nops : 1, sizeof(*paths));
+	if (!res || !paths)
+		ops_oom();
+	int err = COORD_OK;
+	uint32_t i;
+	for (i = 0; i < req->nops && !err; i++) {
+		const struct coord_subop *o = &req->ops[i];
+		res[i].op = o->op;
+		switch (o->op) {
+		case COORD_OP_CREATE:
+			err = op_create(&c, o->path, o->data, o->flags, o->policy);
+			if (!err) {
+				paths[i] = strdup(c.path);
+				if (!paths[i])
+					ops_oom();
+				res[i].path = slice_str(paths[i]);
+			}
+			break;
+		case COORD_OP_SET:
+			err = op_set(&c, o->path, o->data, o->version);
+			break;
+		case COORD_OP_DELETE:
+			err = op_delete(&c, o->path, o->version);
+			break;
+		case COORD_OP_CHECK:
+			err = op_check(&c, o->path, o->version);
+			break;
+		default:
+			err = COORD_EBADARG;
+			snprintf(c.msg, sizeof(c.msg), "multi: operation %u (%s) cannot be part of a multi", i,
+				 coord_op_name(o->op));
+		}
+		res[i].err = err;
+		res[i].stat = c.stat;
+	}
+	struct coord_reply r;
+	if (err) {
+		op_rollback(&c);
+		uint32_t failed = i - 1;
+		for (uint32_t j = 0; j < req->nops; j++)
+			if (j != failed)
+				res[j].err = COORD_EROLLEDBACK;
+		char msg[600];
+		snprintf(msg, sizeof(msg), "multi operation %u failed: %s", failed, c.msg);
+		reply_init(&r, req, zxid, err, msg);
+		r.fail_index = (int32_t)failed;
+	} else {
+		op_commit(&c);
+		reply_init(&r, req, zxid, COORD_OK, NULL);
+	}
+	r.nops = req->nops;
+	r.ops = res;
+	coord_reply_encode(b, &r);
+	for (uint32_t j = 0; j < req->nops; j++)
+		free(paths[j]);
+	free(paths);
+	free(res);
+	out_take(out, b, err);
+}
+
+static void apply_request(struct state *s, uint64_t zxid, const struct txn *t, struct apply_out *out)
+{
+	struct buf b;
+	buf_init(&b);
+	struct coord_req req;
+	char why[256];
+	if (coord_req_decode(t->req.p, t->req.len, &req, why, sizeof(why))) {
+		struct coord_req none = {0};
+		state_error_frame(&b, &none, zxid, COORD_EPROTO, why);
+		out_take(out, &b, COORD_EPROTO);
+		return;
+	}
+	struct session *se = sessions_find(&s->sessions, t->session_id);
+	if (!se) {
+		snprintf(why, sizeof(why), "session 0x%016" PRIx64 " has expired or was closed", t->session_id);
+		state_error_frame(&b, &req, zxid, COORD_ESESSIONEXPIRED, why);
+		out_take(out, &b, COORD_ESESSIONEXPIRED);
+		coord_req_clear(&req);
+		return;
+	}
+	session_cache_prune(se, req.ack);
+	if (req.xid <= se->last_xid) {
+		/* A resend: answer with the first reply, apply nothing. */
+		const struct cached_reply *cr = session_cache_find(se, req.xid);
+		if (cr) {
+			struct coord_reply hdr;
+			buf_put(&b, cr->frame, cr->len);
+			out->dup = 1;
+			int err = coord_reply_decode(cr->frame, cr->len, req.op, &hdr, NULL, 0) ? COORD_EPROTO : hdr.err;
+			coord_reply_clear(&hdr);
+			out_take(out, &b, err);
+		} else {
+			snprintf(why, sizeof(why), "request %" PRIu64 " was already applied and its reply acknowledged", req.xid);
+			state_error_frame(&b, &req, zxid, COORD_EDUPLICATE, why);
+			out_take(out, &b, COORD_EDUPLICATE);
+		}
+		coord_req_clear(&req);
+		return;
+	}
+	se->last_xid = req.xid;
+	if (req.op == COORD_OP_MULTI) {
+		apply_multi(s, zxid, t, &req, out, &b);
+		if (session_cache_put(se, req.xid, out->reply, out->reply_len))
+			ops_oom();
+		coord_req_clear(&req);
+		return;
+	}
+	struct op_ctx c;
+	op_begin(&c, s, zxid, t->time_ms, se->id, out, 0);
+	int err;
+	int has_stat = 1;
+	switch (req.op) {
+	case COORD_OP_CREATE:
+		err = op_create(&c, req.path, req.data, req.flags, req.policy);
+		break;
+	case COORD_OP_DELETE:
+		err = op_delete(&c, req.path, req.version);
+		has_stat = 0;
+		break;
+	case COORD_OP_SET:
+		err = op_set(&c, req.path, req.data, req.version);
+		break;
+	case COORD_OP_APPEND:
+		err = op_append(&c, req.path, req.data, req.version);
+		break;
+	case COORD_OP_RENAME:
+		err = op_rename(&c, req.path, req.path2, req.version, req.flags);
+		break;
+	case COORD_OP_SETPOLICY:
+		err = op_setpolicy(&c, req.path, req.policy);
+		has_stat = 0;
+		break;
+	case COORD_OP_CLOSE:
+		op_close_session(&c, se);
+		se = NULL; /* freed: nothing to cache, a resent close finds no session */
+		out->closed_session = t->session_id;
+		err = COORD_OK;
+		has_stat = 0;
+		break;
+	default:
+		err = COORD_EBADARG;
+		snprintf(c.msg, sizeof(c.msg), "%s is not a write operation", coord_op_name(req.op));
+	}
+	struct coord_reply r;
+	reply_init(&r, &req, zxid, err, c.msg);
+	if (!err && has_stat)
+		r.stat = c.stat;
+	if (!err && req.op == COORD_OP_CREATE)
+		r.path = slice_of(c.path, c.path_len);
+	coord_reply_encode(&b, &r);
+	out_take(out, &b, err);
+	if (se && session_cache_put(se, req.xid, out->reply, out->reply_len))
+		ops_oom();
+	coord_req_clear(&req);
+}
+
+void state_apply(struct state *s, uint64_t zxid, const struct txn *t, struct apply_out *out)
+{
+	s->last_zxid = zxid;
+	switch (t->type) {
+	case TXN_CREATE_SESSION:
+		if (sessions_find(&s->sessions, t->session_id)) {
+			out->err = COORD_ENODEEXISTS; /* the leader drew an id in use: the client retries */
+		} else {
+			if (!sessions_add(&s->sessions, t->session_id, t->passwd, t->timeout_ms))
+				ops_oom();
+			out->created_session = t->session_id;
+		}
+		break;
+	case TXN_CLOSE_SESSION: {
+		struct session *se = sessions_find(&s->sessions, t->session_id);
+		if (se) {
+			struct op_ctx c;
+			op_begin(&c, s, zxid, t->time_ms, t->session_id, out, 0);
+			op_close_session(&c, se);
+			out->closed_session = t->session_id;
+		}
+		break;
+	}
+	case TXN_REQUEST:
+		apply_request(s, zxid, t, out);
+		break;
+	default:
+		break;
+	}
+}
+
+static void add_name(void *arg, const struct znode *child)
+{
+	struct buf *b = arg;
+	buf_put(b, child->name, child->name_len);
+	buf_u8(b, 0);
+}
+
+int state_read(const struct state *s, const struct coord_req *req, struct buf *out)
+{
+	uint64_t zxid = s->last_zxid;
+	char why[COORD_MAX_PATH + 300];
+	int err = coord_path_check((const char *)req->path.p, req->path.len, 0, why, sizeof(why));
+	if (err) {
+		char msg[COORD_MAX_PATH + 400];
+		snprintf(msg, sizeof(msg), "%.*s: %s", (int)req->path.len, (const char *)req->path.p, why);
+		state_error_frame(out, req, zxid, err, msg);
+		return err;
+	}
+	struct coord_reply r;
+	if (req->op == COORD_OP_SYNC) {
+		reply_init(&r, req, zxid, COORD_OK, NULL);
+		r.path = req->path;
+		coord_reply_encode(out, &r);
+		return COORD_OK;
+	}
+	if (req->op != COORD_OP_GET && req->op != COORD_OP_EXISTS && req->op != COORD_OP_LIST) {
+		snprintf(why, sizeof(why), "%s is not a read operation", coord_op_name(req->op));
+		state_error_frame(out, req, zxid, COORD_EBADARG, why);
+		return COORD_EBADARG;
+	}
+	const struct znode *n = tree_lookup(&s->tree, (const char *)req->path.p, req->path.len);
+	if (!n) {
+		snprintf(why, sizeof(why), "%.*s does not exist", (int)req->path.len, (const char *)req->path.p);
+		state_error_frame(out, req, zxid, COORD_ENONODE, why);
+		return COORD_ENONODE;
+	}
+	reply_init(&r, req, zxid, COORD_OK, NULL);
+	tree_stat(n, &r.stat);
+	struct buf names;
+	buf_init(&names);
+	if (req->op == COORD_OP_GET) {
+		r.data = slice_of(n->data, n->data_len);
+	} else if (req->op == COORD_OP_LIST) {
+		size_t max = req->max ? req->max : LIST_DEFAULT_PAGE;
+		if (max > COORD_MAX_LIST)
+			max = COORD_MAX_LIST;
+		int more = 0;
+		r.count = (uint32_t)tree_children_after(n, (const char *)req->after.p, req->after.len, max,
+							add_name, &names, &more);
+		r.more = (uint8_t)more;
+		r.names = slice_of(names.p, names.len);
+	}
+	coord_reply_encode(out, &r);
+	buf_free(&names);
+	return out->oom ? COORD_ENOMEM : COORD_OK;
+}
+
+/* ---- snapshots ---- */
+
+enum { REC_NODE = 'N', REC_SESSION = 'S', REC_END = 'Z' };
+
+struct saver {
+	struct buf b;
+	int (*put)(void *, const void *, size_t);
+	void *arg;
+	int err;
+};
+
+static int save_node(void *arg, const struct znode *n)
+{
+	struct saver *sv = arg;
+	char path[COORD_MAX_PATH + 16];
+	size_t len = tree_path(n, path, sizeof(path));
+	struct coord_stat st;
+	tree_stat(n, &st);
+	buf_reset(&sv->b);
+	buf_u8(&sv->b, REC_NODE);
+	buf_bytes(&sv->b, path, len);
+	coord_stat_put(&sv->b, &st);
+	buf_bytes(&sv->b, n->data, n->data_len);
+	if (sv->b.oom)
+		return sv->err = COORD_ENOMEM;
+	return sv->err = sv->put(sv->arg, sv->b.p, sv->b.len);
+}
+
+static void save_session(void *arg, struct session *se)
+{
+	struct saver *sv = arg;
+	if (sv->err)
+		return;
+	buf_reset(&sv->b);
+	buf_u8(&sv->b, REC_SESSION);
+	buf_u64(&sv->b, se->id);
+	buf_put(&sv->b, se->passwd, COORD_PASSWD_LEN);
+	buf_u32(&sv->b, se->timeout_ms);
+	buf_u64(&sv->b, se->last_xid);
+	buf_u32(&sv->b, se->ncache);
+	for (uint32_t i = 0; i < se->ncache; i++) {
+		buf_u64(&sv->b, se->cache[i].xid);
+		buf_bytes(&sv->b, se->cache[i].frame, se->cache[i].len);
+	}
+	sv->err = sv->b.oom ? COORD_ENOMEM : sv->put(sv->arg, sv->b.p, sv->b.len);
+}
+
+int state_save(const struct state *s, int (*put)(void *arg, const void *p, size_t n), void *arg)
+{
+	struct saver sv = {.put = put, .arg = arg};
+	buf_init(&sv.b);
+	tree_walk(s->tree.root, save_node, &sv);
+	if (!sv.err)
+		sessions_each(&s->sessions, save_session, &sv);
+	if (!sv.err) {
+		buf_reset(&sv.b);
+		buf_u8(&sv.b, REC_END);
+		buf_u64(&sv.b, s->last_zxid);
+		buf_u64(&sv.b, s->tree.next_ino);
+		sv.err = sv.b.oom ? COORD_ENOMEM : put(arg, sv.b.p, sv.b.len);
+	}
+	buf_free(&sv.b);
+	return sv.err;
+}
+
+static void node_set_stat(struct znode *n, const struct coord_stat *st)
+{
+	n->czxid = st->czxid;
+	n->mzxid = st->mzxid;
+	n->pzxid = st->pzxid;
+	n->ctime = st->ctime;
+	n->mtime = st->mtime;
+	n->version = st->version;
+	n->cversion = st->cversion;
+	n->aversion = st->aversion;
+	n->owner = (uint64_t)st->ephemeral_owner;
+	n->ino = st->ino;
+	n->kind = st->kind;
+	n->policy = st->policy;
+}
+
+static int load_node(struct state *s, struct rd *r)
+{
+	struct slice path = rd_bytes(r, COORD_MAX_PATH);
+	struct coord_stat st;
+	coord_stat_get(r, &st);
+	struct slice data = rd_bytes(r, COORD_MAX_DATA);
+	if (r->bad || rd_left(r) || !path.len || path.p[0] != '/')
+		return COORD_EPROTO;
+	if (path.len == 1) {
+		node_set_stat(s->tree.root, &st);
+		return COORD_OK;
+	}
+	size_t plen = coord_path_parent_len((const char *)path.p, path.len);
+	size_t boff = coord_path_base_off((const char *)path.p, path.len);
+	struct znode *parent = tree_lookup(&s->tree, (const char *)path.p, plen);
+	if (!parent || tree_child(parent, (const char *)path.p + boff, path.len - boff)) {
+		LOG_ERROR("snapshot: node %.*s comes before its parent or twice", (int)path.len, (const char *)path.p);
+		return COORD_EPROTO;
+	}
+	struct znode *n = tree_add(&s->tree, parent, (const char *)path.p + boff, path.len - boff, data.p, data.len);
+	if (!n)
+		return COORD_ENOMEM;
+	node_set_stat(n, &st);
+	return COORD_OK;
+}
+
+static int load_session(struct state *s, struct rd *r)
+{
+	uint64_t id = rd_u64(r);
+	uint8_t passwd[COORD_PASSWD_LEN];
+	rd_raw(r, passwd, sizeof(passwd));
+	uint32_t timeout = rd_u32(r);
+	uint64_t last_xid = rd_u64(r);
+	uint32_t ncache = rd_u32(r);
+	if (r->bad || ncache > SESSION_MAX_CACHED_REPLIES || sessions_find(&s->sessions, id))
+		return COORD_EPROTO;
+	struct session *se = sessions_add(&s->sessions, id, passwd, timeout);
+	if (!se)
+		return COORD_ENOMEM;
+	se->last_xid = last_xid;
+	for (uint32_t i = 0; i < ncache; i++) {
+		uint64_t xid = rd_u64(r);
+		struct slice f = rd_bytes(r, COORD_MAX_DATA);
+		if (r->bad)
+			return COORD_EPROTO;
+		if (session_cache_put(se, xid, f.p, f.len))
+			return COORD_ENOMEM;
+	}
+	return rd_left(r) ? COORD_EPROTO : COORD_OK;
+}
+
+int state_load_record(struct state *s, const uint8_t *p, size_t n)
+{
+	struct rd r;
+	rd_init(&r, p, n);
+	switch (rd_u8(&r)) {
+	case REC_NODE:
+		return load_node(s, &r);
+	case REC_SESSION:
+		return load_session(s, &r);
+	case REC_END:
+		s->last_zxid = rd_u64(&r);
+		s->tree.next_ino = rd_u64(&r);
+		if (r.bad || rd_left(&r))
+			return COORD_EPROTO;
+		s->loaded_header = 1;
+		return COORD_OK;
+	default:
+		return COORD_EPROTO;
+	}
+}
+
+static int relink_ephemeral(void *arg, const struct znode *cn)
+{
+	struct state *s = arg;
+	struct znode *n = (struct znode *)cn;
+	if (!n->owner)
+		return 0;
+	struct session *se = sessions_find(&s->sessions, n->owner);
+	if (!se) {
+		char path[COORD_MAX_PATH + 16];
+		tree_path(n, path, sizeof(path));
+		LOG_ERROR("snapshot: ephemeral node %s belongs to session 0x%016" PRIx64 ", which is not in the snapshot",
+			  path, n->owner);
+		return COORD_EPROTO;
+	}
+	return session_eph_add(se, n);
+}
+
+int state_load_done(struct state *s)
+{
+	if (!s->loaded_header) {
+		LOG_ERROR("snapshot: the closing record is missing");
+		return COORD_EPROTO;
+	}
+	return tree_walk(s->tree.root, relink_ephemeral, s);
+}

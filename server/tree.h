@@ -1,0 +1,94 @@
+/*
+ * tree.h: the znode store: nodes, their Stat, and each directory's children in name order.
+ *
+ * A pure in-memory structure with no clocks, randomness or I/O: the replicated state machine
+ * (state.c) drives it, so every member that applies the same transactions holds the same tree.
+ * Children live in a treap keyed by name whose priorities are a hash of the name (deterministic),
+ * so lookup, insert, delete and "the next page after NAME" are O(log n) in a directory of any
+ * size. The tree owns every node and its data.
+ */
+#ifndef COORD_TREE_H
+#define COORD_TREE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire.h"
+
+struct znode {
+	struct znode *parent;
+	struct znode *left, *right; /* links in the parent's child treap */
+	struct znode *kids;         /* root of this node's child treap */
+	uint8_t *data;
+	uint32_t data_len;
+	uint32_t nkids;
+	int64_t czxid, mzxid, pzxid, ctime, mtime;
+	int32_t version, cversion, aversion;
+	uint64_t owner;             /* ephemeral owner session, 0 for persistent */
+	uint64_t ino;
+	uint32_t prio;              /* treap priority: hash of the name */
+	uint8_t kind, policy;
+	uint16_t name_len;
+	char name[];                /* not NUL-terminated */
+};
+
+struct tree {
+	struct znode *root;
+	uint64_t next_ino;          /* replicated counter: inode numbers are never reused */
+	uint64_t count;             /* znodes, root included */
+	uint64_t data_bytes;        /* sum of data lengths */
+};
+
+int tree_init(struct tree *t);
+void tree_free(struct tree *t);
+
+/* The node at a valid path of len bytes, or NULL. */
+struct znode *tree_lookup(const struct tree *t, const char *path, size_t len);
+/* A child by name, or NULL. */
+struct znode *tree_child(const struct znode *dir, const char *name, size_t len);
+
+/*
+ * Make a child node of parent named name, with a copy of data; the caller has checked that it
+ * does not exist. Stat fields are zero except ino; the caller fills them. NULL on ENOMEM.
+ */
+struct znode *tree_add(struct tree *t, struct znode *parent, const char *name, size_t len,
+		       const void *data, size_t data_len);
+/* Unlink a node without children from its parent and free it. */
+void tree_remove(struct tree *t, struct znode *n);
+/* Unlink a node without children but keep it (a multi may put it back with tree_attach). */
+void tree_detach(struct tree *t, struct znode *n);
+/* Link a detached node under parent (whose child of that name must not exist). */
+void tree_attach(struct tree *t, struct znode *parent, struct znode *n);
+/* Free a detached node. */
+void tree_node_free(struct znode *n);
+/*
+ * Give a detached node a new name (its memory moves: the old pointer is freed and the new one
+ * returned; ino, Stat and data stay). NULL on ENOMEM, then n is unchanged.
+ */
+struct znode *tree_rename_node(struct znode *n, const char *name, size_t len);
+/* Give a node new data (taking ownership of the malloc'd `data`); returns the old data for the
+ * caller to free (or to put back, when a multi rolls back). */
+uint8_t *tree_swap_data(struct tree *t, struct znode *n, uint8_t *data, uint32_t len, uint32_t *old_len);
+/* Append to a node's data. COORD_OK or COORD_ENOMEM (then unchanged). */
+int tree_append_data(struct tree *t, struct znode *n, const void *data, size_t len);
+
+/*
+ * Up to max child names of dir that sort after `after` (alen bytes; alen 0 = from the first),
+ * in name order: cb(arg, child) for each. Returns how many were visited; *more is set when
+ * children remain after the last one visited.
+ */
+size_t tree_children_after(const struct znode *dir, const char *after, size_t alen, size_t max,
+			   void (*cb)(void *arg, const struct znode *child), void *arg, int *more);
+/* Visit every node in pre-order, children in name order (snapshots, digests). Stops on non-zero. */
+int tree_walk(const struct znode *from, int (*cb)(void *arg, const struct znode *n), void *arg);
+
+/* The node's full path into buf (NUL-terminated); returns its length, or 0 if it does not fit. */
+size_t tree_path(const struct znode *n, char *buf, size_t len);
+void tree_stat(const struct znode *n, struct coord_stat *st);
+/* xxh64 digest of the whole tree (names, data, Stat): equal on members that applied the same log */
+uint64_t tree_digest(const struct tree *t);
+
+/* Name order: bytewise, then shorter first. */
+int tree_name_cmp(const char *a, size_t alen, const char *b, size_t blen);
+
+#endif
