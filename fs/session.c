@@ -1,0 +1,454 @@
+/*
+ * session.c: the mount's session, its recovery after expiry, and the calls made through it
+ * (see session.h).
+ *
+ * The current client sits behind a small reference count so the recovery thread can swap in a
+ * new one while requests are in flight: a call takes a reference, the swap waits until the old
+ * client's last reference is given back before closing it. Callbacks get their own client's
+ * wrapper (struct sclient) as argument, so a retired client's late callbacks can be told apart.
+ */
+#include "session.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cache.h"
+#include "err.h"
+#include "log.h"
+
+struct sclient {
+	struct coordfs *fs;
+	struct coord_client *c;
+	int refs;                   /* under session mu */
+	atomic_int retired;
+	atomic_int expired_seen;    /* its EXPIRED callback has run */
+	int disconnected;           /* I/O thread only */
+};
+
+struct session {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;          /* CLOCK_MONOTONIC */
+	struct sclient *cur;
+	int recovering;             /* cur expired; a new session is being opened */
+	int wake;                   /* the recovery thread has work */
+	int stopping;
+	pthread_t th;
+	int th_started;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void wait_until(struct session *s, int64_t deadline)
+{
+	struct timespec ts = {(time_t)(deadline / 1000), (long)(deadline % 1000) * 1000000L};
+	pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+}
+
+uint64_t fs_epoch(struct coordfs *fs)
+{
+	pthread_mutex_lock(&fs->mu);
+	uint64_t e = fs->epoch;
+	pthread_mutex_unlock(&fs->mu);
+	return e;
+}
+
+/* ---- callbacks (client I/O thread) ---- */
+
+static void on_event(void *arg, const struct coord_event *ev)
+{
+	struct sclient *sc = arg;
+	if (atomic_load(&sc->retired))
+		return;
+	cache_on_event(sc->fs, ev->type, ev->path, ev->zxid);
+}
+
+static void on_state(void *arg, int state)
+{
+	struct sclient *sc = arg;
+	struct coordfs *fs = sc->fs;
+	struct session *s = fs->sess;
+	switch (state) {
+	case COORD_STATE_CONNECTING:
+		if (atomic_load(&sc->retired))
+			break;
+		sc->disconnected = 1;
+		LOG_WARN("lost the server; looking for another (the session lives on)");
+		cache_line(fs, "disconnected");
+		break;
+	case COORD_STATE_CONNECTED:
+		if (atomic_load(&sc->retired) || !sc->disconnected)
+			break;
+		sc->disconnected = 0;
+		LOG_INFO("connected again");
+		cache_line(fs, "reconnected");
+		break;
+	case COORD_STATE_EXPIRED:
+		LOG_WARN("the session expired: its ephemeral nodes are gone; opening a new one");
+		cache_flush(fs, "expired");
+		pthread_mutex_lock(&s->mu);
+		atomic_store(&sc->expired_seen, 1);
+		if (s->cur == sc) {
+			s->recovering = 1;
+			s->wake = 1;
+		}
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- opening ---- */
+
+static int open_client(struct coordfs *fs, struct sclient **out, int timeout_ms, char *err, size_t errlen)
+{
+	struct sclient *sc = calloc(1, sizeof(*sc));
+	if (!sc) {
+		snprintf(err, errlen, "out of memory");
+		return COORD_ENOMEM;
+	}
+	sc->fs = fs;
+	struct coord_client_opts o;
+	memset(&o, 0, sizeof(o));
+	o.hosts = fs->opts.hosts;
+	o.session_timeout_ms = fs->opts.session_timeout_ms;
+	o.connect_timeout_ms = timeout_ms;
+	o.on_event = on_event;
+	o.on_state = on_state;
+	o.arg = sc;
+	char why[700];
+	int rc = coord_client_open(&o, &sc->c, why, sizeof(why));
+	if (rc) {
+		snprintf(err, errlen, "%s", why);
+		free(sc);
+		return rc;
+	}
+	/* One persistent recursive watch on "/" keeps every cache of this mount coherent. */
+	rc = coord_addwatch(sc->c, "/", COORD_WATCH_PERSISTENT_RECURSIVE);
+	if (rc) {
+		snprintf(err, errlen, "cannot watch /: %s", coord_last_error());
+		coord_client_close(sc->c);
+		free(sc);
+		return rc;
+	}
+	*out = sc;
+	return COORD_OK;
+}
+
+static void *recover_main(void *arg)
+{
+	struct coordfs *fs = arg;
+	struct session *s = fs->sess;
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (!s->wake && !s->stopping)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (s->stopping)
+			break;
+		s->wake = 0;
+		struct sclient *old = s->cur;
+		/* Let the old client's EXPIRED callback (flush, "expired" lines) run first. */
+		while (old && !atomic_load(&old->expired_seen) && !s->stopping)
+			wait_until(s, now_ms() + 100);
+		struct sclient *nsc = NULL;
+		while (!s->stopping) {
+			pthread_mutex_unlock(&s->mu);
+			char err[800];
+			int rc = open_client(fs, &nsc, fs->opts.session_timeout_ms, err, sizeof(err));
+			pthread_mutex_lock(&s->mu);
+			if (rc == COORD_OK)
+				break;
+			LOG_WARN("cannot open a new session yet: %s", err);
+			if (!s->stopping)
+				wait_until(s, now_ms() + 1000);
+		}
+		if (!nsc)
+			break;
+		if (s->stopping) {
+			pthread_mutex_unlock(&s->mu);
+			coord_client_close(nsc->c);
+			free(nsc);
+			pthread_mutex_lock(&s->mu);
+			break;
+		}
+		s->cur = nsc;
+		s->recovering = 0;
+		if (old)
+			atomic_store(&old->retired, 1);
+		pthread_cond_broadcast(&s->cv);
+		while (old && old->refs)
+			pthread_cond_wait(&s->cv, &s->mu);
+		pthread_mutex_unlock(&s->mu);
+		LOG_INFO("new session 0x%016" PRIx64 " in place of the expired one",
+			 coord_client_session_id(nsc->c));
+		/* Whatever changed between the expiry and the new watch was not announced. */
+		cache_flush(fs, NULL);
+		if (old) {
+			coord_client_close(old->c);
+			free(old);
+		}
+		pthread_mutex_lock(&s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+int session_start(struct coordfs *fs, char *err, size_t errlen)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return COORD_ENOMEM;
+	}
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	fs->sess = s;
+	char why[800];
+	int rc = open_client(fs, &s->cur, fs->opts.session_timeout_ms, why, sizeof(why));
+	if (rc) {
+		if (rc == COORD_ECONNLOSS)
+			snprintf(err, errlen, "cannot reach any server in %s within %g s (%s)", fs->opts.hosts,
+				 fs->opts.session_timeout_ms / 1000.0, why);
+		else
+			snprintf(err, errlen, "cannot open a session with %s: %s", fs->opts.hosts, why);
+		return rc;
+	}
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int prc = pthread_create(&s->th, NULL, recover_main, fs);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (prc) {
+		snprintf(err, errlen, "cannot start a thread: %s", strerror(prc));
+		return COORD_EIO;
+	}
+	s->th_started = 1;
+	LOG_INFO("session 0x%016" PRIx64 " with %s (timeout %d ms)", coord_client_session_id(s->cur->c),
+		 fs->opts.hosts, coord_client_timeout_ms(s->cur->c));
+	return COORD_OK;
+}
+
+void session_stop(struct coordfs *fs)
+{
+	struct session *s = fs->sess;
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stopping = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	if (s->th_started)
+		pthread_join(s->th, NULL);
+	if (s->cur) {
+		atomic_store(&s->cur->retired, 1);
+		coord_client_close(s->cur->c);
+		free(s->cur);
+		s->cur = NULL;
+	}
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	free(s);
+	fs->sess = NULL;
+}
+
+/* ---- taking the current client ---- */
+
+/* The current client, waiting (up to the session timeout) while a new session is being opened. */
+static struct sclient *sget(struct coordfs *fs)
+{
+	struct session *s = fs->sess;
+	pthread_mutex_lock(&s->mu);
+	int64_t deadline = now_ms() + fs->opts.session_timeout_ms;
+	while (!s->stopping && (s->recovering ||
+				(s->cur && coord_client_state(s->cur->c) == COORD_STATE_EXPIRED))) {
+		if (now_ms() >= deadline)
+			break;
+		wait_until(s, deadline);
+	}
+	struct sclient *sc = s->cur;
+	if (sc)
+		sc->refs++;
+	pthread_mutex_unlock(&s->mu);
+	return sc;
+}
+
+static void sput(struct coordfs *fs, struct sclient *sc)
+{
+	struct session *s = fs->sess;
+	pthread_mutex_lock(&s->mu);
+	if (--sc->refs == 0 && atomic_load(&sc->retired))
+		pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+size_t session_describe(struct coordfs *fs, char *buf, size_t size)
+{
+	struct sclient *sc = sget(fs);
+	if (!sc)
+		return (size_t)snprintf(buf, size, "state closed\n");
+	struct coord_client *c = sc->c;
+	static const char *names[] = {"connecting", "connected", "expired", "closed"};
+	int st = coord_client_state(c);
+	char server[300];
+	coord_client_server(c, server, sizeof(server));
+	int n = snprintf(buf, size,
+			 "session 0x%016" PRIx64 "\n"
+			 "timeout_ms %d\n"
+			 "state %s\n"
+			 "server %s\n"
+			 "last_zxid 0x%" PRIx64 "\n",
+			 coord_client_session_id(c), coord_client_timeout_ms(c),
+			 st >= 0 && st < 4 ? names[st] : "unknown", server[0] ? server : "-",
+			 coord_client_last_zxid(c));
+	sput(fs, sc);
+	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+}
+
+uint32_t session_max_data(struct coordfs *fs)
+{
+	struct sclient *sc = sget(fs);
+	if (!sc)
+		return COORD_MAX_DATA;
+	uint32_t m = coord_client_max_data(sc->c);
+	sput(fs, sc);
+	return m;
+}
+
+/* ---- calls ---- */
+
+static void take_snap(struct coordfs *fs, struct sclient *sc, struct snap *s)
+{
+	if (!s)
+		return;
+	s->epoch = fs_epoch(fs);
+	s->zxid = coord_client_last_zxid(sc->c);
+}
+
+#define NO_CLIENT(rc) ((rc) = COORD_ECONNLOSS)
+
+/* Run a read twice at most: again on the new session when the old one expired under it. */
+#define READ_CALL(fs, s, expr)                                                            \
+	do {                                                                              \
+		for (int try_ = 0; try_ < 2; try_++) {                                    \
+			struct sclient *sc = sget(fs);                                    \
+			if (!sc) {                                                        \
+				NO_CLIENT(rc);                                            \
+				break;                                                    \
+			}                                                                 \
+			take_snap(fs, sc, s);                                             \
+			struct coord_client *c = sc->c;                                   \
+			rc = (expr);                                                      \
+			sput(fs, sc);                                                     \
+			if (rc != COORD_ESESSIONEXPIRED)                                  \
+				break;                                                    \
+		}                                                                         \
+	} while (0)
+
+#define WRITE_CALL(fs, expr)                   \
+	do {                                   \
+		struct sclient *sc = sget(fs); \
+		if (!sc) {                     \
+			NO_CLIENT(rc);         \
+			break;                 \
+		}                              \
+		struct coord_client *c = sc->c; \
+		rc = (expr);                   \
+		sput(fs, sc);                  \
+	} while (0)
+
+int remote_exists(struct coordfs *fs, const char *path, struct coord_stat *st, struct snap *s)
+{
+	int rc;
+	READ_CALL(fs, s, coord_exists(c, path, 0, st));
+	return rc;
+}
+
+int remote_get(struct coordfs *fs, const char *path, void **data, size_t *len, struct coord_stat *st,
+	       struct snap *s)
+{
+	int rc;
+	READ_CALL(fs, s, coord_get(c, path, 0, data, len, st));
+	return rc;
+}
+
+int remote_list(struct coordfs *fs, const char *path, char ***names, size_t *count, struct coord_stat *st,
+		struct snap *s)
+{
+	int rc;
+	READ_CALL(fs, s, coord_list(c, path, 0, names, count, st));
+	return rc;
+}
+
+int remote_sync(struct coordfs *fs, const char *path)
+{
+	int rc;
+	READ_CALL(fs, (struct snap *)NULL, coord_sync(c, path));
+	return rc;
+}
+
+int remote_admin(struct coordfs *fs, const char *word, char **text)
+{
+	int rc;
+	READ_CALL(fs, (struct snap *)NULL, coord_admin(c, word, text));
+	return rc;
+}
+
+int remote_create(struct coordfs *fs, const char *path, const void *data, size_t len, uint32_t flags,
+		  uint8_t policy, char **created, struct coord_stat *st)
+{
+	int rc;
+	WRITE_CALL(fs, coord_create(c, path, data, len, flags, policy, created, st));
+	return rc;
+}
+
+int remote_set(struct coordfs *fs, const char *path, const void *data, size_t len, int32_t version,
+	       struct coord_stat *st)
+{
+	int rc;
+	WRITE_CALL(fs, coord_set(c, path, data, len, version, st));
+	return rc;
+}
+
+int remote_append(struct coordfs *fs, const char *path, const void *data, size_t len, struct coord_stat *st)
+{
+	int rc;
+	WRITE_CALL(fs, coord_append(c, path, data, len, st));
+	return rc;
+}
+
+int remote_delete(struct coordfs *fs, const char *path, int32_t version)
+{
+	int rc;
+	WRITE_CALL(fs, coord_delete(c, path, version));
+	return rc;
+}
+
+int remote_rename(struct coordfs *fs, const char *from, const char *to, uint32_t flags, struct coord_stat *st)
+{
+	int rc;
+	WRITE_CALL(fs, coord_rename(c, from, to, flags, st));
+	return rc;
+}
+
+int remote_setpolicy(struct coordfs *fs, const char *path, uint8_t policy)
+{
+	int rc;
+	WRITE_CALL(fs, coord_setpolicy(c, path, policy));
+	return rc;
+}
