@@ -369,3 +369,52 @@ def exists(hosts, path):
     rc, _, err = coordctl(hosts, "exists", path)
     assert rc in (0, 1), "exists %s: exit %d: %s" % (path, rc, err)
     return rc == 0
+
+
+# ---- background coordctl ----
+
+def read_line(f, timeout, what="a line"):
+    """Read one line from a pipe within timeout seconds (raises AssertionError otherwise)."""
+    import select
+    fd = f.fileno()
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while not buf.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise AssertionError("timed out after %.1f s waiting for %s (got %r)" % (timeout, what, buf))
+        c = os.read(fd, 1)
+        if not c:
+            raise AssertionError("end of file while waiting for %s (got %r)" % (what, buf))
+        buf += c
+    return buf.decode(errors="replace")
+
+
+class Watcher:
+    """`coordctl watch [-r] [-n COUNT] PATH` in the background, armed when started."""
+
+    def __init__(self, procs, hosts, path, recursive=False, count=None, timeout=10.0):
+        args = ["watch"] + (["-r"] if recursive else []) + (["-n", str(count)] if count else []) + [path]
+        self.proc = procs.spawn(coordctl_argv(hosts, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        line = read_line(self.proc.stderr, timeout, "coordctl watch to say it is watching")
+        assert line.strip() == "watching %s" % path, line
+
+    def events(self, timeout=10.0):
+        """Wait for the watcher to exit 0 (its -n COUNT reached); its events as (EVENT, PATH, ZXID)."""
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+            raise AssertionError("watch did not finish in %.0f s; its output so far:\n%s\n%s"
+                                 % (timeout, out.decode(), err.decode()))
+        assert self.proc.returncode == 0, (self.proc.returncode, err.decode())
+        return parse_events(out.decode())
+
+
+def parse_events(text):
+    evs = []
+    for line in text.splitlines():
+        ev, path, zxid = line.split(" ")
+        evs.append((ev, path, int(zxid, 16)))
+    return evs
