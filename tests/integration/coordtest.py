@@ -148,6 +148,31 @@ def stop_process(p, sig=signal.SIGTERM, grace=STOP_GRACE):
 
 # ---- servers ----
 
+def children_of(pid):
+    """PIDs of the live processes whose parent is pid (from /proc)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st.rsplit(")", 1)[1].split()
+        if fields[0] != "Z" and int(fields[1]) == pid:
+            out.append(int(d))
+    return out
+
+
+def pid_alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 class ServerError(AssertionError):
     pass
 
@@ -241,6 +266,10 @@ class Server:
             w.send(ADMIN, body_admin("ruok"))
             m = w.recv(0.5)
             return m is not None and m.err == 0 and m.data == b"imok"
+
+    def children(self):
+        """coordd's child processes (a snapshot writer while one runs)."""
+        return children_of(self.proc.pid) if self.running() else []
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None

@@ -252,3 +252,42 @@ class Wire:
 
     def admin(self, word):
         return self.call(ADMIN, body_admin(word))
+
+
+def pipelined_creates(w, paths, data=lambda p: p.encode(), window=500, flags=0, stop_after=None,
+                      on_stop=None, timeout=30.0):
+    """Create every path with up to `window` requests in flight; returns {path: reply} of the acknowledged
+    (err == 0) creates. After `stop_after` acknowledgements, on_stop() is called once (e.g. kill -9
+    the server); then nothing more is sent, and replies already on their way are still collected."""
+    acked = {}
+    inflight = {}
+    todo = iter(paths)
+    stopped = False
+    more = True
+    while True:
+        while more and not stopped and len(inflight) < window:
+            p = next(todo, None)
+            if p is None:
+                more = False
+                break
+            inflight[w.send(CREATE, body_create(p, data(p), flags))] = p
+        if not inflight:
+            break
+        m = w.recv(0.5 if stopped else timeout)
+        if m is None:
+            if stopped:
+                break  # the server is gone: what did not come was not acknowledged
+            raise WireError("no reply within %.0f s with %d requests in flight" % (timeout, len(inflight)))
+        if m.kind != KIND_REPLY:
+            continue
+        p = inflight.pop(m.xid, None)
+        if p is None:
+            continue
+        if m.err != OK:
+            raise WireError("create %s failed: %r" % (p, m))
+        acked[p] = m
+        if not stopped and stop_after is not None and len(acked) >= stop_after:
+            stopped = True
+            if on_stop:
+                on_stop()
+    return acked
