@@ -428,6 +428,18 @@ class Watcher:
         line = read_line(self.proc.stderr, timeout, "coordctl watch to say it is watching")
         assert line.strip() == "watching %s" % path, line
 
+    def next_event(self, timeout=10.0):
+        """Read one event line as it comes: (EVENT, PATH, ZXID)."""
+        return parse_events(read_line(self.proc.stdout, timeout, "a watch event"))[0]
+
+    def events_until(self, pred, timeout=10.0):
+        """Read events until pred(event) is true for one; returns all read, that one last."""
+        deadline = time.monotonic() + timeout
+        evs = []
+        while not evs or not pred(evs[-1]):
+            evs.append(self.next_event(max(deadline - time.monotonic(), 0.01)))
+        return evs
+
     def events(self, timeout=10.0):
         """Wait for the watcher to exit 0 (its -n COUNT reached); its events as (EVENT, PATH, ZXID)."""
         try:

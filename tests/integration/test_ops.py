@@ -560,3 +560,69 @@ def test_no_server_listening_fails_with_exit_7():
     port = free_port()
     rc, _, err = coordctl("127.0.0.1:%d" % port, "get", "/a", timeout_ms=1000)
     assert rc == EX_CONN, err
+
+
+# ---- edge cases of the namespace ----
+
+def test_root_cannot_be_deleted_or_created(h):
+    rc, _, err = coordctl(h, "rm", "/")
+    assert rc == EX_INVALID, err
+    assert coordctl(h, "create", "/")[0] == EX_EXISTS
+
+
+def test_rm_recursive_of_root_empties_the_tree_but_keeps_root(h):
+    ok(h, "mkdir", "-p", "/a/b")
+    ok(h, "create", "/c", "x")
+    ok(h, "rm", "-r", "/")
+    assert ls(h, "/") == []
+    assert stat(h, "/")["numChildren"] == 0
+
+
+def test_sequential_create_of_a_path_ending_in_slash_names_the_node_by_number(h):
+    ok(h, "mkdir", "/q")
+    assert ok(h, "create", "-s", "/q/") == "/q/0000000000\n"
+    assert ls(h, "/q") == ["0000000000"]
+
+
+def test_mv_into_its_own_subtree_fails_with_exit_6(h):
+    ok(h, "mkdir", "/a")
+    rc, _, err = coordctl(h, "mv", "/a", "/a/b")
+    assert rc == EX_INVALID, err
+    assert ls(h, "/") == ["a"] and ls(h, "/a") == []
+
+
+def test_mv_onto_itself_changes_nothing(h):
+    ok(h, "create", "/a", "x")
+    before = stat(h, "/a")
+    ok(h, "mv", "/a", "/a")
+    assert stat(h, "/a") == before and get(h, "/a") == "x"
+
+
+def test_mv_of_a_node_with_children_fails_with_exit_5(h):
+    ok(h, "mkdir", "/a")
+    ok(h, "create", "/a/f")
+    rc, _, err = coordctl(h, "mv", "/a", "/z")
+    assert rc == EX_NOTEMPTY, err
+    assert ls(h, "/") == ["a"] and ls(h, "/a") == ["f"]
+
+
+def test_mv_under_a_file_fails_with_exit_6(h):
+    ok(h, "create", "/f", "x")
+    ok(h, "create", "/g", "y")
+    rc, _, err = coordctl(h, "mv", "/g", "/f/g")
+    assert rc == EX_INVALID, err
+    assert get(h, "/g") == "y"
+
+
+def test_mkdir_p_through_a_file_fails_with_exit_6(h):
+    ok(h, "create", "/f", "x")
+    rc, _, err = coordctl(h, "mkdir", "-p", "/f/y/z")
+    assert rc == EX_INVALID, err
+    assert stat(h, "/f")["numChildren"] == 0
+
+
+def test_a_node_may_hold_data_and_children(h):
+    ok(h, "create", "--dir", "/d", "dir data")
+    ok(h, "create", "/d/c", "child")
+    ok(h, "set", "/d", "new dir data")
+    assert get(h, "/d") == "new dir data" and ls(h, "/d") == ["c"]

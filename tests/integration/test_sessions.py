@@ -101,3 +101,41 @@ def test_session_timeout_is_clamped_to_the_servers_bounds(h):
     assert "timeout = 1000 ms" in out.splitlines()
     out = ok(h, "session", timeout_ms=60000)
     assert "timeout = 10000 ms" in out.splitlines()
+
+
+@pytest.fixture
+def srv(make_server):
+    return make_server(tickTime=500, minSessionTimeout=1000, maxSessionTimeout=10000)
+
+
+def test_session_and_its_ephemeral_survive_a_server_restart_while_the_holder_lives(srv, procs):
+    h = srv.hosts
+    p, path = hold(procs, h, "/eph", timeout_ms=4000)
+    owner = stat(h, path)["ephemeralOwner"]
+    srv.kill()
+    srv.launch()
+    srv.wait_ready()
+    # the holder reconnects and resumes its session: the node stays past the session timeout
+    deadline = time.monotonic() + 4 + 1.5
+    while time.monotonic() < deadline:
+        assert exists(h, path), "the live holder's ephemeral node went after a server restart"
+        time.sleep(0.2)
+    assert p.poll() is None
+    assert stat(h, path)["ephemeralOwner"] == owner
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(5) == 0
+    wait_until(lambda: not exists(h, path), 1.0, what="the node to go when its holder ends")
+
+
+def test_ephemeral_of_a_holder_that_died_with_the_server_goes_after_restart(srv, procs):
+    h = srv.hosts
+    p, path = hold(procs, h, "/eph")
+    p.kill()
+    srv.kill()
+    p.wait()
+    srv.launch()
+    srv.wait_ready()
+    restarted = time.monotonic()
+    # the session was restored with the tree; nobody resumes it, so it expires
+    wait_until(lambda: not exists(h, path), TIMEOUT_MS / 1000 + 1.0 - (time.monotonic() - restarted),
+               interval=0.05, what="the dead session's node to go after the restart")
