@@ -626,3 +626,11 @@ def test_a_node_may_hold_data_and_children(h):
     ok(h, "create", "/d/c", "child")
     ok(h, "set", "/d", "new dir data")
     assert get(h, "/d") == "new dir data" and ls(h, "/d") == ["c"]
+
+
+def test_host_list_with_a_dead_member_first_still_serves(h):
+    dead = "127.0.0.1:%d" % free_port()
+    hosts = dead + "," + h
+    assert ok(hosts, "create", "/a", "x") == "/a\n"
+    assert ok(hosts, "get", "/a", timeout_ms=3000) == "x"
+    assert ok(hosts, "ruok", timeout_ms=1000).strip() == "imok"
