@@ -15,6 +15,7 @@
 #include <xxhash.h>
 
 int (*recfile_fdatasync)(int fd) = fdatasync;
+int (*recfile_ftruncate)(int fd, off_t len) = ftruncate;
 
 /* All bytes zero? Comparing the range with itself shifted by one does it at memcmp speed. */
 static int all_zero(const uint8_t *p, size_t n) { return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0); }

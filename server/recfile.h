@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* u32 len + u64 checksum */
 #define REC_HDR 12u
@@ -113,5 +114,7 @@ void recfile_unmap(const uint8_t *p, size_t n);
  * exercise the paths that the kernel's rare EIO takes (which a healthy disk never shows).
  */
 extern int (*recfile_fdatasync)(int fd);
+/* Likewise the ftruncate the log cuts a failed batch with (whose own failure leaves it behind). */
+extern int (*recfile_ftruncate)(int fd, off_t len);
 
 #endif

@@ -453,7 +453,7 @@ static int create_file(struct txnlog *l)
 		 * and the new file, repeating their zxids, would look out of order and be thrown away.
 		 */
 		fpath(l, x->name, path, sizeof(path));
-		if (ftruncate(l->fd, (off_t)x->end) < 0 || recfile_fdatasync(l->fd) < 0) {
+		if (recfile_ftruncate(l->fd, (off_t)x->end) < 0 || recfile_fdatasync(l->fd) < 0) {
 			int e = errno;
 			LOG_ERROR("%s: cannot cut the failed batch back to byte %" PRIu64 ": %s; %s", path, x->end,
 				  strerror(e), io_advice(e));
@@ -554,7 +554,7 @@ int txnlog_sync(struct txnlog *l)
 		 * cut them before writing anything after them, and rewrite the whole batch, since the page
 		 * cache may hold a copy the kernel silently failed to write.
 		 */
-		if (ftruncate(l->fd, (off_t)x->end) < 0) {
+		if (recfile_ftruncate(l->fd, (off_t)x->end) < 0) {
 			what = "cutting back to the durable end";
 			goto fail;
 		}
@@ -592,7 +592,7 @@ fail:;
 		  path, what, x->end, strerror(e), l->pend_n, l->pend_first, l->last_zxid, io_advice(e));
 	l->dirty = 1;
 	/* Best effort now; the next sync cuts again before writing, and fails if it cannot. */
-	if (ftruncate(l->fd, (off_t)x->end) == 0)
+	if (recfile_ftruncate(l->fd, (off_t)x->end) == 0)
 		l->alloc = x->end;
 	return io_code(e);
 }
