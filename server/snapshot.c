@@ -305,7 +305,7 @@ int snap_load_newest(const char *dir, uint64_t *zxid, int (*cb)(void *arg, const
 		const uint8_t *p;
 		size_t n;
 		uint64_t count;
-		if (recfile_map(path, &p, &n) < 0) {
+		if (recfile_map(path, &p, &n, NULL) < 0) {
 			LOG_WARN("%s: skipped: cannot read it: %s; trying an older snapshot (%s)", path, strerror(errno),
 				 io_advice(errno));
 			skipped++;

@@ -134,13 +134,15 @@ static int scan_file(const char *path, uint64_t name, uint64_t prev, struct scan
 {
 	const uint8_t *p;
 	size_t n;
+	int fd;
 	memset(res, 0, sizeof(*res));
-	if (recfile_map(path, &p, &n) < 0)
+	if (recfile_map(path, &p, &n, &fd) < 0)
 		return -1;
 	res->size = n;
 	struct rec_scan s;
 	struct rec r;
 	rec_scan_init(&s, p, n, ZXID_BYTES, 1);
+	s.fd = fd;
 	while (rec_scan_next(&s, &r)) {
 		uint64_t z = rec_zxid(&r);
 		/* A record that checks but breaks the order is as untrustworthy as a bad checksum. */
@@ -149,6 +151,7 @@ static int scan_file(const char *path, uint64_t name, uint64_t prev, struct scan
 			res->why = z <= prev ? "zxid not above the previous record's" : "zxid below the file's name";
 			res->off = r.off;
 			recfile_unmap(p, n);
+			close(fd);
 			return 0;
 		}
 		if (!res->first)
@@ -161,6 +164,7 @@ static int scan_file(const char *path, uint64_t name, uint64_t prev, struct scan
 		res->why = rec_status_text(s.status);
 	}
 	recfile_unmap(p, n);
+	close(fd);
 	return 0;
 }
 
@@ -355,7 +359,7 @@ int txnlog_replay(struct txnlog *l, uint64_t after,
 		fpath(l, x->name, path, sizeof(path));
 		const uint8_t *p;
 		size_t n;
-		if (recfile_map(path, &p, &n) < 0) {
+		if (recfile_map(path, &p, &n, NULL) < 0) {
 			LOG_ERROR("%s: cannot read the log file: %s; %s", path, strerror(errno), io_advice(errno));
 			return COORD_EIO;
 		}
@@ -622,7 +626,7 @@ static int find_cut(const struct txnlog *l, const struct lfile *x, uint64_t z, u
 	fpath(l, x->name, path, sizeof(path));
 	const uint8_t *p;
 	size_t n;
-	if (recfile_map(path, &p, &n) < 0) {
+	if (recfile_map(path, &p, &n, NULL) < 0) {
 		LOG_ERROR("%s: cannot read the log file to truncate it: %s; %s", path, strerror(errno), io_advice(errno));
 		return COORD_EIO;
 	}

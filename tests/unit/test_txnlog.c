@@ -339,6 +339,27 @@ static void test_odd_files(void)
 	txnlog_close(l);
 	rm_rf(d);
 
+	/*
+	 * The same deep inside the preallocated padding, past unwritten extents that the check
+	 * skips without reading: a stray block there is still found.
+	 */
+	d = scratch_dir("txnlog");
+	l = open_log(d, 0);
+	append_range(l, 1, 3, 0, 0);
+	txnlog_close(l);
+	{
+		char path[8200];
+		snprintf(path, sizeof(path), "%s/%s", d, lname(1));
+		int fd = open(path, O_WRONLY);
+		CHECK(fd >= 0);
+		CHECK(pwrite(fd, "x", 1, 40 << 20) == 1);
+		close(fd);
+	}
+	l = open_log(d, 3);
+	CHECK_EQ(file_size(d, lname(1)), (long long)bytes_of(1, 3));
+	txnlog_close(l);
+	rm_rf(d);
+
 	/* A newest file with no records (crash right after creating it) is removed, quietly. */
 	d = scratch_dir("txnlog");
 	raw_file(d, lname(1), zs, 3, 0, NULL);
