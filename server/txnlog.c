@@ -334,6 +334,8 @@ int txnlog_open(const char *dir, struct txnlog **out, uint64_t *last_zxid, char 
 	}
 	l->durable_zxid = l->last_zxid = prev;
 	*last_zxid = prev;
+	LOG_INFO("%s: transaction log opened: %zu file(s), zxid 0x%" PRIx64 " to 0x%" PRIx64, dir, l->nf,
+		 txnlog_first_zxid(l), prev);
 	*out = l;
 	return COORD_OK;
 fail:
