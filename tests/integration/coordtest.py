@@ -422,11 +422,21 @@ def read_line(f, timeout, what="a line"):
 class Watcher:
     """`coordctl watch [-r] [-n COUNT] PATH` in the background, armed when started."""
 
-    def __init__(self, procs, hosts, path, recursive=False, count=None, timeout=10.0):
+    def __init__(self, procs, hosts, path, recursive=False, count=None, timeout=10.0, log_level=None):
         args = ["watch"] + (["-r"] if recursive else []) + (["-n", str(count)] if count else []) + [path]
-        self.proc = procs.spawn(coordctl_argv(hosts, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        line = read_line(self.proc.stderr, timeout, "coordctl watch to say it is watching")
-        assert line.strip() == "watching %s" % path, line
+        env = dict(os.environ, COORD_LOG_LEVEL=log_level) if log_level else None
+        self.proc = procs.spawn(coordctl_argv(hosts, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=env)
+        self.wait_stderr(lambda l: l.strip() == "watching %s" % path, timeout,
+                         "coordctl watch to say it is watching")
+
+    def wait_stderr(self, pred, timeout=10.0, what="a line on coordctl's stderr"):
+        """Read stderr lines until pred(line) holds; returns that line."""
+        deadline = time.monotonic() + timeout
+        while True:
+            line = read_line(self.proc.stderr, max(deadline - time.monotonic(), 0.01), what)
+            if pred(line):
+                return line
 
     def next_event(self, timeout=10.0):
         """Read one event line as it comes: (EVENT, PATH, ZXID)."""
@@ -459,3 +469,89 @@ def parse_events(text):
         ev, path, zxid = line.split(" ")
         evs.append((ev, path, int(zxid, 16)))
     return evs
+
+
+# ---- a TCP proxy that can cut clients off ----
+
+class Proxy:
+    """Forwards 127.0.0.1:port to target_port byte for byte (ZeroMQ runs over it unchanged).
+
+    block() closes every forwarded connection and the listening socket, so clients get
+    "connection refused" until unblock() listens again on the same port. Lets a test keep one
+    client away from a server deterministically (fault suites can add delays here later).
+    """
+
+    def __init__(self, target_port, port=None):
+        import threading
+        self.target = target_port
+        self.port = port or free_port()
+        self.lock = threading.Lock()
+        self.conns = []
+        self.lsock = None
+        self.unblock()
+
+    @property
+    def hosts(self):
+        return "%s:%d" % (LOOPBACK, self.port)
+
+    def unblock(self):
+        import threading
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((LOOPBACK, self.port))
+        s.listen(16)
+        self.lsock = s
+        threading.Thread(target=self._accept, args=(s,), daemon=True).start()
+
+    def _accept(self, lsock):
+        import threading
+        while True:
+            try:
+                c, _ = lsock.accept()
+            except OSError:
+                return
+            try:
+                u = socket.create_connection((LOOPBACK, self.target))
+            except OSError:
+                c.close()
+                continue
+            with self.lock:
+                if self.lsock is not lsock:  # blocked meanwhile
+                    c.close()
+                    u.close()
+                    return
+                self.conns += [c, u]
+            threading.Thread(target=self._pump, args=(c, u), daemon=True).start()
+            threading.Thread(target=self._pump, args=(u, c), daemon=True).start()
+
+    @staticmethod
+    def _pump(a, b):
+        try:
+            while True:
+                d = a.recv(65536)
+                if not d:
+                    break
+                b.sendall(d)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def block(self):
+        with self.lock:
+            lsock, self.lsock = self.lsock, None
+            conns, self.conns = self.conns, []
+        if lsock:
+            lsock.close()
+        for s in conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def close(self):
+        self.block()
