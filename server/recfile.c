@@ -15,6 +15,7 @@
 #include <xxhash.h>
 
 int (*recfile_fdatasync)(int fd) = fdatasync;
+int (*recfile_ftruncate)(int fd, off_t len) = ftruncate;
 
 /* All bytes zero? Comparing the range with itself shifted by one does it at memcmp speed. */
 static int all_zero(const uint8_t *p, size_t n) { return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0); }
@@ -27,6 +28,29 @@ void rec_scan_init(struct rec_scan *s, const void *p, size_t n, size_t plen, int
 	s->zero_ends = zero_ends;
 	s->off = 0;
 	s->status = REC_OK;
+	s->fd = -1;
+}
+
+/* Is [off, n) all zeros? With the file's fd, only its data regions need reading. */
+static int tail_zero(const struct rec_scan *s, size_t off)
+{
+	if (s->fd < 0)
+		return all_zero(s->p + off, s->n - off);
+	size_t pos = off;
+	while (pos < s->n) {
+		off_t d = lseek(s->fd, (off_t)pos, SEEK_DATA);
+		if (d < 0)
+			/* ENXIO: no data from pos on. Anything else: no SEEK_DATA here, read it all. */
+			return errno == ENXIO ? 1 : all_zero(s->p + pos, s->n - pos);
+		if ((size_t)d >= s->n)
+			return 1;
+		off_t h = lseek(s->fd, d, SEEK_HOLE);
+		size_t he = h < 0 || (size_t)h > s->n ? s->n : (size_t)h;
+		if (!all_zero(s->p + d, he - (size_t)d))
+			return 0;
+		pos = he;
+	}
+	return 1;
 }
 
 static int stop(struct rec_scan *s, int status)
@@ -53,7 +77,7 @@ int rec_scan_next(struct rec_scan *s, struct rec *r)
 		 * written by a batch whose start never reached the disk: never synced, so never
 		 * acknowledged, and not to be trusted.
 		 */
-		return stop(s, all_zero(h, left) ? REC_END : REC_GARBAGE);
+		return stop(s, tail_zero(s, s->off) ? REC_END : REC_GARBAGE);
 	if (len > REC_MAX_PAYLOAD)
 		return stop(s, REC_TOOBIG);
 	size_t size = REC_HDR + s->plen + len;
@@ -245,10 +269,12 @@ int recfile_mkdirs(const char *dir)
 	return 0;
 }
 
-int recfile_map(const char *path, const uint8_t **p, size_t *n)
+int recfile_map(const char *path, const uint8_t **p, size_t *n, int *fdp)
 {
 	*p = NULL;
 	*n = 0;
+	if (fdp)
+		*fdp = -1;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
@@ -260,16 +286,23 @@ int recfile_map(const char *path, const uint8_t **p, size_t *n)
 		return -1;
 	}
 	if (st.st_size == 0) {
-		close(fd);
+		if (fdp)
+			*fdp = fd;
+		else
+			close(fd);
 		return 0;
 	}
 	void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	int e = errno;
-	close(fd);
 	if (m == MAP_FAILED) {
+		close(fd);
 		errno = e;
 		return -1;
 	}
+	if (fdp)
+		*fdp = fd;
+	else
+		close(fd);
 	(void)madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
 	*p = m;
 	*n = (size_t)st.st_size;

@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* u32 len + u64 checksum */
 #define REC_HDR 12u
@@ -51,6 +52,12 @@ struct rec_scan {
 	int zero_ends;
 	size_t off;   /* where the next record starts; once stopped, the end of the valid records */
 	int status;   /* REC_OK while records come; why the scan stopped afterwards */
+	/*
+	 * -1, or the fd of the file mapped at p: then checking that the tail is zeros reads only the
+	 * file's data regions (holes and fallocated extents are zeros without reading), so a
+	 * preallocated 64 MiB file opens in microseconds instead of tens of milliseconds.
+	 */
+	int fd;
 };
 
 /*
@@ -103,9 +110,10 @@ int recfile_mkdirs(const char *dir);
 
 /*
  * Map a whole file read-only (sequential access hint). An empty file gives *p = NULL, *n = 0.
- * Returns 0, or -1 with errno set. recfile_unmap accepts what recfile_map gave, NULL included.
+ * With fd non-NULL the file stays open and *fd is its descriptor (the caller closes it); else it
+ * is closed. Returns 0, or -1 with errno set. recfile_unmap accepts what recfile_map gave, NULL included.
  */
-int recfile_map(const char *path, const uint8_t **p, size_t *n);
+int recfile_map(const char *path, const uint8_t **p, size_t *n, int *fd);
 void recfile_unmap(const uint8_t *p, size_t n);
 
 /*
@@ -113,5 +121,7 @@ void recfile_unmap(const uint8_t *p, size_t n);
  * exercise the paths that the kernel's rare EIO takes (which a healthy disk never shows).
  */
 extern int (*recfile_fdatasync)(int fd);
+/* Likewise the ftruncate the log cuts a failed batch with (whose own failure leaves it behind). */
+extern int (*recfile_ftruncate)(int fd, off_t len);
 
 #endif

@@ -148,10 +148,28 @@ int snap_write_begin(const char *dir, uint64_t zxid, struct snap_writer **out, c
 		return COORD_EBADARG;
 	}
 	snprintf(w->tmp, sizeof(w->tmp), "%s" TMP_SUFFIX, w->final);
-	/* O_TRUNC: a temporary of the same name can only be a crashed attempt at this very snapshot. */
-	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (w->fd < 0 || flock(w->fd, LOCK_EX) < 0) {
-		int e = errno;
+	/*
+	 * O_TRUNC: a temporary of the same name can only be a crashed attempt at this very snapshot.
+	 * A purge may have judged the file stale and unlinked it between our open and our lock: then
+	 * the name no longer leads to our file, so start again (twice is plenty: purges are rare).
+	 */
+	int e = 0;
+	for (int tries = 0; tries < 3; tries++) {
+		struct stat a, b;
+		w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (w->fd < 0 || flock(w->fd, LOCK_EX) < 0 || fstat(w->fd, &a) < 0) {
+			e = errno;
+			break;
+		}
+		if (stat(w->tmp, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+			e = 0;
+			break;
+		}
+		e = EAGAIN;
+		close(w->fd);
+		w->fd = -1;
+	}
+	if (e) {
 		seterr(err, errlen, "cannot create the snapshot file %s: %s; %s", w->tmp, strerror(e), io_advice(e));
 		if (w->fd >= 0)
 			unlink(w->tmp);
@@ -305,7 +323,7 @@ int snap_load_newest(const char *dir, uint64_t *zxid, int (*cb)(void *arg, const
 		const uint8_t *p;
 		size_t n;
 		uint64_t count;
-		if (recfile_map(path, &p, &n) < 0) {
+		if (recfile_map(path, &p, &n, NULL) < 0) {
 			LOG_WARN("%s: skipped: cannot read it: %s; trying an older snapshot (%s)", path, strerror(errno),
 				 io_advice(errno));
 			skipped++;
@@ -328,8 +346,10 @@ int snap_load_newest(const char *dir, uint64_t *zxid, int (*cb)(void *arg, const
 			if ((rc = cb(arg, r.payload, r.len)) != 0)
 				break;
 		recfile_unmap(p, n);
-		if (!rc)
+		if (!rc) {
 			*zxid = names[i];
+			LOG_INFO("%s: snapshot loaded (%" PRIu64 " records)", path, count);
+		}
 		free(names);
 		if (skipped)
 			LOG_WARN("%s: loaded %s after skipping %d newer invalid snapshot(s)", dir, path, skipped);

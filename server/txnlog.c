@@ -134,13 +134,15 @@ static int scan_file(const char *path, uint64_t name, uint64_t prev, struct scan
 {
 	const uint8_t *p;
 	size_t n;
+	int fd;
 	memset(res, 0, sizeof(*res));
-	if (recfile_map(path, &p, &n) < 0)
+	if (recfile_map(path, &p, &n, &fd) < 0)
 		return -1;
 	res->size = n;
 	struct rec_scan s;
 	struct rec r;
 	rec_scan_init(&s, p, n, ZXID_BYTES, 1);
+	s.fd = fd;
 	while (rec_scan_next(&s, &r)) {
 		uint64_t z = rec_zxid(&r);
 		/* A record that checks but breaks the order is as untrustworthy as a bad checksum. */
@@ -149,6 +151,7 @@ static int scan_file(const char *path, uint64_t name, uint64_t prev, struct scan
 			res->why = z <= prev ? "zxid not above the previous record's" : "zxid below the file's name";
 			res->off = r.off;
 			recfile_unmap(p, n);
+			close(fd);
 			return 0;
 		}
 		if (!res->first)
@@ -161,6 +164,7 @@ static int scan_file(const char *path, uint64_t name, uint64_t prev, struct scan
 		res->why = rec_status_text(s.status);
 	}
 	recfile_unmap(p, n);
+	close(fd);
 	return 0;
 }
 
@@ -330,6 +334,8 @@ int txnlog_open(const char *dir, struct txnlog **out, uint64_t *last_zxid, char 
 	}
 	l->durable_zxid = l->last_zxid = prev;
 	*last_zxid = prev;
+	LOG_INFO("%s: transaction log opened: %zu file(s), zxid 0x%" PRIx64 " to 0x%" PRIx64, dir, l->nf,
+		 txnlog_first_zxid(l), prev);
 	*out = l;
 	return COORD_OK;
 fail:
@@ -355,7 +361,7 @@ int txnlog_replay(struct txnlog *l, uint64_t after,
 		fpath(l, x->name, path, sizeof(path));
 		const uint8_t *p;
 		size_t n;
-		if (recfile_map(path, &p, &n) < 0) {
+		if (recfile_map(path, &p, &n, NULL) < 0) {
 			LOG_ERROR("%s: cannot read the log file: %s; %s", path, strerror(errno), io_advice(errno));
 			return COORD_EIO;
 		}
@@ -453,7 +459,7 @@ static int create_file(struct txnlog *l)
 		 * and the new file, repeating their zxids, would look out of order and be thrown away.
 		 */
 		fpath(l, x->name, path, sizeof(path));
-		if (ftruncate(l->fd, (off_t)x->end) < 0 || recfile_fdatasync(l->fd) < 0) {
+		if (recfile_ftruncate(l->fd, (off_t)x->end) < 0 || recfile_fdatasync(l->fd) < 0) {
 			int e = errno;
 			LOG_ERROR("%s: cannot cut the failed batch back to byte %" PRIu64 ": %s; %s", path, x->end,
 				  strerror(e), io_advice(e));
@@ -554,7 +560,7 @@ int txnlog_sync(struct txnlog *l)
 		 * cut them before writing anything after them, and rewrite the whole batch, since the page
 		 * cache may hold a copy the kernel silently failed to write.
 		 */
-		if (ftruncate(l->fd, (off_t)x->end) < 0) {
+		if (recfile_ftruncate(l->fd, (off_t)x->end) < 0) {
 			what = "cutting back to the durable end";
 			goto fail;
 		}
@@ -592,7 +598,7 @@ fail:;
 		  path, what, x->end, strerror(e), l->pend_n, l->pend_first, l->last_zxid, io_advice(e));
 	l->dirty = 1;
 	/* Best effort now; the next sync cuts again before writing, and fails if it cannot. */
-	if (ftruncate(l->fd, (off_t)x->end) == 0)
+	if (recfile_ftruncate(l->fd, (off_t)x->end) == 0)
 		l->alloc = x->end;
 	return io_code(e);
 }
@@ -622,7 +628,7 @@ static int find_cut(const struct txnlog *l, const struct lfile *x, uint64_t z, u
 	fpath(l, x->name, path, sizeof(path));
 	const uint8_t *p;
 	size_t n;
-	if (recfile_map(path, &p, &n) < 0) {
+	if (recfile_map(path, &p, &n, NULL) < 0) {
 		LOG_ERROR("%s: cannot read the log file to truncate it: %s; %s", path, strerror(errno), io_advice(errno));
 		return COORD_EIO;
 	}

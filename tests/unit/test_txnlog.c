@@ -339,6 +339,27 @@ static void test_odd_files(void)
 	txnlog_close(l);
 	rm_rf(d);
 
+	/*
+	 * The same deep inside the preallocated padding, past unwritten extents that the check
+	 * skips without reading: a stray block there is still found.
+	 */
+	d = scratch_dir("txnlog");
+	l = open_log(d, 0);
+	append_range(l, 1, 3, 0, 0);
+	txnlog_close(l);
+	{
+		char path[8200];
+		snprintf(path, sizeof(path), "%s/%s", d, lname(1));
+		int fd = open(path, O_WRONLY);
+		CHECK(fd >= 0);
+		CHECK(pwrite(fd, "x", 1, 40 << 20) == 1);
+		close(fd);
+	}
+	l = open_log(d, 3);
+	CHECK_EQ(file_size(d, lname(1)), (long long)bytes_of(1, 3));
+	txnlog_close(l);
+	rm_rf(d);
+
 	/* A newest file with no records (crash right after creating it) is removed, quietly. */
 	d = scratch_dir("txnlog");
 	raw_file(d, lname(1), zs, 3, 0, NULL);
@@ -548,6 +569,49 @@ static void test_failed_fdatasync_is_retried(void)
 	rm_rf(d);
 }
 
+static int ftruncate_calls;
+static int failing_ftruncate(int fd, off_t len)
+{
+	(void)fd;
+	(void)len;
+	ftruncate_calls++;
+	errno = EIO;
+	return -1;
+}
+
+/*
+ * When even the cut after a failed sync fails, the failed batch's records sit past the durable
+ * end with good checksums. A smaller batch written after a discard must not leave them there to
+ * be replayed as if they had been acknowledged.
+ */
+static void test_failed_cut_leaves_no_stale_records(void)
+{
+	char *d = scratch_dir("txnlog");
+	struct txnlog *l = open_log(d, 0);
+	append_range(l, 1, 10, 0, 0);
+	uint8_t p[400];
+	for (uint64_t z = 11; z <= 20; z++) {
+		gen(z, 0, p, plen_of(z));
+		CHECK_EQ(txnlog_append(l, z, p, plen_of(z)), COORD_OK);
+	}
+	recfile_fdatasync = failing_fdatasync;
+	recfile_ftruncate = failing_ftruncate;
+	CHECK_EQ(txnlog_sync(l), COORD_EIO);
+	CHECK(ftruncate_calls > 0);
+	recfile_fdatasync = fdatasync;
+	recfile_ftruncate = ftruncate;
+	txnlog_discard(l);
+	append_range(l, 11, 12, 9, 0);
+	txnlog_close(l);
+	l = open_log(d, 12);
+	struct got *g = replay_all(l, 0);
+	CHECK_EQ(g->n, 12);
+	expect_range(g, 0, 1, 10, 0);
+	expect_range(g, 10, 11, 12, 9);
+	txnlog_close(l);
+	rm_rf(d);
+}
+
 static void enospc_body(const char *mnt)
 {
 	char dir[4096];
@@ -649,6 +713,7 @@ int main(void)
 	RUN(test_roll_and_purge);
 	RUN(test_truncate_after);
 	RUN(test_failed_fdatasync_is_retried);
+	RUN(test_failed_cut_leaves_no_stale_records);
 	RUN(test_disk_full);
 	RUN(test_speed);
 	return 0;
