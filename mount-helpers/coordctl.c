@@ -1036,6 +1036,7 @@ static const char *event_name(int type)
 	case COORD_EV_DELETED: return "deleted";
 	case COORD_EV_CHANGED: return "changed";
 	case COORD_EV_CHILDREN: return "children";
+	case COORD_EV_OVERFLOW: return "overflow";
 	default: return "unknown";
 	}
 }
