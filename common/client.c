@@ -1251,6 +1251,10 @@ static int64_t run_timers(struct coord_client *c)
 		pthread_mutex_lock(&c->mu);
 		int t = c->timeout_ms;
 		pthread_mutex_unlock(&c->mu);
+		if (now - c->last_recv >= t / 2)
+			recv_all(c); /* after a stall of our own (SIGSTOP, starved CPU), read before judging */
+		if (c->phase != PH_CONNECTED)
+			break;
 		if (now - c->last_recv >= t / 2) {
 			char why[96];
 			snprintf(why, sizeof(why), "nothing heard for %lld ms", (long long)(now - c->last_recv));
