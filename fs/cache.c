@@ -268,7 +268,10 @@ static void touch_node(struct coordfs *fs, struct inode *in, uint64_t zxid, stru
 {
 	in->inval_zxid = umax(in->inval_zxid, zxid);
 	cache_forget_inode(in, itable_lru(fs->it));
-	note_inode(ns, in);
+	if (in->pc_handles)
+		in->kern_deferred = 1; /* see inode.h: sent when the last page-cached open closes */
+	else
+		note_inode(ns, in);
 }
 
 void cache_on_event(struct coordfs *fs, uint8_t type, const char *path, uint64_t zxid)

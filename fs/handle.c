@@ -35,8 +35,17 @@ void handle_free(struct coordfs *fs, struct handle *h)
 		pthread_mutex_lock(&fs->mu);
 		struct inode *in = inode_get(fs->it, h->ino);
 		if (in) {
-			if (h->pc && in->pc_handles)
-				in->pc_handles--;
+			if (h->pc && in->pc_handles && --in->pc_handles == 0 && in->kern_deferred) {
+				/* The last open of the old version is gone: now the kernel may forget it. */
+				in->kern_deferred = 0;
+				struct notice *nv = malloc(sizeof(*nv));
+				if (nv) {
+					nv[0] = (struct notice){NOTE_INODE, in->ino, NULL};
+					in->kern_queued = inval_queue(fs, nv, 1, 0, NULL, 0, NULL);
+				} else {
+					inval_queue_flush(fs, NULL);
+				}
+			}
 			if (in->nopen)
 				in->nopen--;
 			inode_maybe_drop(fs->it, in);
@@ -181,6 +190,7 @@ void handle_open_reply_flags(struct coordfs *fs, struct handle *h, struct fuse_f
 			in->pc_set = 1;
 			in->pc_version = h->blob->version;
 			in->pc_mzxid = h->blob->mzxid;
+			in->pc_size = (int64_t)h->blob->len;
 			in->pc_handles++;
 			h->pc = 1;
 		}
@@ -250,7 +260,7 @@ ssize_t handle_write(struct handle *h, const char *buf, size_t size, off_t off)
 		} else {
 			memcpy(h->buf + h->len, buf, size);
 			h->len += size;
-			h->dirty = 1;
+			h->dirty = h->wrote = 1;
 		}
 	} else {
 		uint64_t end = (uint64_t)off + size;
@@ -265,7 +275,7 @@ ssize_t handle_write(struct handle *h, const char *buf, size_t size, off_t off)
 			memcpy(h->buf + off, buf, size);
 			if (end > h->len)
 				h->len = (size_t)end;
-			h->dirty = 1;
+			h->dirty = h->wrote = 1;
 		}
 	}
 	pthread_mutex_unlock(&h->mu);
@@ -293,7 +303,7 @@ int handle_truncate(struct handle *h, off_t size)
 		if ((size_t)size > h->len)
 			memset(h->buf + h->len, 0, (size_t)size - h->len);
 		h->len = (size_t)size;
-		h->dirty = 1;
+		h->dirty = h->wrote = 1;
 	}
 	pthread_mutex_unlock(&h->mu);
 	return rc;
@@ -317,12 +327,12 @@ off_t handle_size(struct handle *h)
 
 /* ---- commit ---- */
 
-int handle_commit(struct coordfs *fs, struct handle *h)
+int handle_commit(struct coordfs *fs, struct handle *h, int at_close)
 {
 	if (h->kind != H_FILE || !h->writable)
 		return 0;
 	pthread_mutex_lock(&h->mu);
-	if (h->err || !h->dirty) {
+	if (h->err || !h->dirty || (at_close && !h->wrote)) {
 		int err = h->err;
 		pthread_mutex_unlock(&h->mu);
 		return err;
@@ -348,6 +358,7 @@ int handle_commit(struct coordfs *fs, struct handle *h)
 		return h->err;
 	}
 	h->dirty = 0;
+	h->wrote = 0;
 	h->version = st.version;
 	h->st = st;
 	pthread_mutex_lock(&fs->mu);

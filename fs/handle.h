@@ -45,7 +45,8 @@ struct handle {
 	size_t len, cap;
 	int32_t version;             /* W_CHECKED: the version the buffer came from */
 	struct coord_stat st;        /* the stat at open (or after the last commit) */
-	int dirty;                   /* written since the last commit */
+	int dirty;                   /* changed since the last commit (an O_TRUNC open counts) */
+	int wrote;                   /* write() or ftruncate() since the last commit */
 	int err;                     /* sticky errno: a write or commit failed */
 	int pc;                      /* counted in the inode's pc_handles */
 	uint32_t max;                /* the server's data limit */
@@ -79,8 +80,13 @@ ssize_t handle_read(struct handle *h, char *out, size_t size, off_t off);
 ssize_t handle_write(struct handle *h, const char *buf, size_t size, off_t off);
 /* ftruncate on a writable open: the buffer's new length (nothing is committed yet). */
 int handle_truncate(struct handle *h, off_t size);
-/* Commit if written since the last commit; returns 0 or a positive errno. */
-int handle_commit(struct coordfs *fs, struct handle *h);
+/*
+ * Commit; returns 0 or a positive errno. `at_close` (flush) commits only what write() or
+ * ftruncate() changed: a shell's `> f` opens, dup2()s and closes the first descriptor before
+ * anything is written, and that close must not commit an empty file. Otherwise (fsync, release)
+ * any change is committed, so `: > f` empties f when its last descriptor goes.
+ */
+int handle_commit(struct coordfs *fs, struct handle *h, int at_close);
 /* The size this open sees (its version, or its buffer). */
 off_t handle_size(struct handle *h);
 

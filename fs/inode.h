@@ -65,8 +65,13 @@ struct inode {
 	int pc_set;
 	int32_t pc_version;
 	uint64_t pc_mzxid;
+	int64_t pc_size;
 	uint32_t pc_handles;
 	uint64_t kern_queued;      /* the last notice batch about this inode queued to the kernel */
+	/* A change came while page-cached opens of the old version were open: the kernel keeps that
+	 * version's pages and attributes (so those opens read one version, with its size) until the
+	 * last of them closes; then the notice is sent (handle.c). */
+	int kern_deferred;
 };
 
 struct itable;

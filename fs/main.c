@@ -276,8 +276,11 @@ int main(int argc, char **argv)
 		fs.opts.logfile = abs_log;
 	}
 
-	if (!fs.opts.foreground)
+	if (!fs.opts.foreground) {
 		fork_background();
+		/* Until the mount is up, the terminal hears only of trouble. */
+		coord_log_init("coordfs", COORD_LOG_WARN);
+	}
 
 	if (fs_init(&fs))
 		die("out of memory");
@@ -323,8 +326,11 @@ int main(int argc, char **argv)
 	}
 	LOG_INFO("mounted %s on %s", fs.opts.hosts, mnt);
 	tell_parent(0);
-	if (!fs.opts.foreground)
+	if (!fs.opts.foreground) {
 		detach_stdio(fs.opts.logfile);
+		coord_log_init("coordfs", COORD_LOG_INFO);
+		LOG_INFO("mounted %s on %s", fs.opts.hosts, mnt);
+	}
 
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 	int rc;

@@ -78,6 +78,24 @@ static int same_stat(const struct coord_stat *a, const struct coord_stat *b)
 	       a->cversion == b->cversion;
 }
 
+/*
+ * The attributes the kernel may be told for `in`: while page-cached opens of an older version are
+ * open, the kernel keeps that version's pages, so it must keep that version's size too (a smaller
+ * size would cut those opens' reads short); returns 0 then (reply with timeout 0). fs->mu held.
+ */
+static int kernel_attr(const struct coordfs *fs, const struct inode *in, const struct coord_stat *st,
+		       struct stat *a)
+{
+	ops_stat_to_attr(fs, st, a);
+	if (in && in->pc_handles && in->pc_set &&
+	    (in->pc_version != st->version || in->pc_mzxid != (uint64_t)st->mzxid)) {
+		a->st_size = in->pc_size;
+		a->st_blocks = (a->st_size + 511) / 512;
+		return 0;
+	}
+	return 1;
+}
+
 /* Does the daemon's cache hold exactly st for ino right now? fs->mu held. */
 static int cached_exactly(struct coordfs *fs, uint64_t ino, const struct coord_stat *st)
 {
@@ -187,13 +205,15 @@ int ops_node_stat(struct coordfs *fs, uint64_t ino, struct coord_stat *st, char 
 
 /* ---- entries ---- */
 
-static void fill_entry(struct coordfs *fs, struct fuse_entry_param *e, const struct coord_stat *st, int cacheable)
+/* fs->mu held (in may be NULL). */
+static void fill_entry(struct coordfs *fs, struct fuse_entry_param *e, const struct inode *in,
+		       const struct coord_stat *st, int cacheable)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = st->ino;
 	e->generation = 1;
-	ops_stat_to_attr(fs, st, &e->attr);
-	e->attr_timeout = cacheable ? FS_CACHE_TIMEOUT : 0;
+	int same = kernel_attr(fs, in, st, &e->attr);
+	e->attr_timeout = cacheable && same ? FS_CACHE_TIMEOUT : 0;
 	e->entry_timeout = cacheable ? FS_CACHE_TIMEOUT : 0;
 }
 
@@ -240,8 +260,8 @@ static void reply_new_entry(fuse_req_t req, struct coordfs *fs, uint64_t parent,
 		cache_fill_stat(fs, in, st, s);
 	in->nlookup++;
 	int cacheable = ok && !force_uncached && cached_exactly(fs, st->ino, st);
+	fill_entry(fs, &e, in, st, cacheable);
 	pthread_mutex_unlock(&fs->mu);
-	fill_entry(fs, &e, st, cacheable);
 	if (fi) {
 		handle_open_reply_flags(fs, h, fi);
 		if (force_uncached)
@@ -288,7 +308,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct inode *in = d && d->ino ? inode_get(fs->it, d->ino) : NULL;
 	if (in && cache_stat_valid(fs, in)) {
 		in->nlookup++;
-		fill_entry(fs, &e, &in->st, 1);
+		fill_entry(fs, &e, in, &in->st, 1);
 		pthread_mutex_unlock(&fs->mu);
 		fuse_reply_entry(req, &e);
 		pthread_rwlock_unlock(&fs->reply_lock);
@@ -380,10 +400,10 @@ static void reply_node_attr(fuse_req_t req, struct coordfs *fs, fuse_ino_t ino, 
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	ops_stat_to_attr(fs, &st, &a);
 	pthread_rwlock_rdlock(&fs->reply_lock);
 	pthread_mutex_lock(&fs->mu);
 	int cacheable = cached_exactly(fs, ino, &st);
+	cacheable &= kernel_attr(fs, inode_get(fs->it, ino), &st, &a);
 	pthread_mutex_unlock(&fs->mu);
 	fuse_reply_attr(req, &a, cacheable ? FS_CACHE_TIMEOUT : 0);
 	pthread_rwlock_unlock(&fs->reply_lock);
@@ -864,7 +884,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct handle *h = fh_of(fi);
 	int rc = 0;
 	if (h && h->kind == H_FILE)
-		rc = handle_commit(fs, h);
+		rc = handle_commit(fs, h, 1);
 	else if (h && h->kind == H_WATCH)
 		rc = pwatch_flush(fs->watch, h->w);
 	fuse_reply_err(req, rc);
@@ -876,7 +896,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct handle *h = fh_of(fi);
 	if (h) {
 		if (h->kind == H_FILE) {
-			int rc = handle_commit(fs, h); /* a last chance, when no flush came */
+			int rc = handle_commit(fs, h, 0); /* an O_TRUNC open never written to commits here */
 			if (rc)
 				LOG_DEBUG("release of inode %" PRIu64 ": uncommitted data dropped (%s)", h->ino,
 					  strerror(rc));
@@ -894,7 +914,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	struct handle *h = fh_of(fi);
 	int rc = 0;
 	if (h && h->kind == H_FILE)
-		rc = handle_commit(fs, h);
+		rc = handle_commit(fs, h, 0);
 	if (!rc && !special_of(ino)) {
 		int crc = remote_sync(fs, "/");
 		rc = crc ? coord_errno(crc) : 0;

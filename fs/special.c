@@ -58,8 +58,19 @@ int special_text(struct coordfs *fs, int id, char **text, size_t *len)
 		int rc = remote_admin(fs, "srvr", &t);
 		if (rc)
 			return -coord_errno(rc);
+		size_t n = strlen(t);
+		if (n && t[n - 1] != '\n') {
+			char *t2 = realloc(t, n + 2);
+			if (!t2) {
+				free(t);
+				return -ENOMEM;
+			}
+			t = t2;
+			t[n++] = '\n';
+			t[n] = 0;
+		}
 		*text = t;
-		*len = strlen(t);
+		*len = n;
 		return 0;
 	}
 	return -EINVAL;
