@@ -309,6 +309,12 @@ void cache_on_event(struct coordfs *fs, uint8_t type, const char *path, uint64_t
 		}
 		break;
 	case COORD_EV_CHANGED:
+		/* A rename over an existing name and an exchange also say "changed", and then the name
+		 * leads to another node: the kernel must look a changed file's name up again (the
+		 * daemon keeps its mapping and checks the ino on that lookup). A directory's name is
+		 * left alone: dropping it would drop every cached name below it. */
+		if (node && parent && node->kind == COORD_KIND_FILE && *base)
+			note_entry(&ns, parent, base);
 		if (node)
 			touch_node(fs, node, zxid, &ns);
 		else if (parent)

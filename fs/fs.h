@@ -64,6 +64,7 @@ struct coordfs {
 	uint64_t inval_seq;            /* under mu: the last notice batch queued to the kernel */
 	uint64_t inval_done;           /* under mu: the last batch the invalidation thread sent */
 	uint64_t flush_seq;            /* under mu: the batch of the last "forget everything" */
+	pthread_cond_t commit_cv;      /* with mu: an inode's `committing` went down */
 
 	struct session *sess;
 	struct inval *inval;

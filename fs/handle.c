@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cache.h"
 #include "err.h"
@@ -77,6 +78,9 @@ static int fetch_blob(struct coordfs *fs, uint64_t ino, struct blob **out, struc
 {
 	pthread_mutex_lock(&fs->mu);
 	struct inode *in = inode_get(fs->it, ino);
+	if (in)
+		handle_wait_commits(fs, in);
+	in = inode_get(fs->it, ino);
 	if (!in) {
 		pthread_mutex_unlock(&fs->mu);
 		return -ENOENT;
@@ -327,6 +331,32 @@ off_t handle_size(struct handle *h)
 
 /* ---- commit ---- */
 
+void handle_wait_commits(struct coordfs *fs, struct inode *in)
+{
+	if (!in->committing)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += 5;
+	uint64_t ino = in->ino;
+	while ((in = inode_get(fs->it, ino)) && in->committing)
+		if (pthread_cond_timedwait(&fs->commit_cv, &fs->mu, &ts))
+			break;
+}
+
+static void committing(struct coordfs *fs, uint64_t ino, int delta)
+{
+	pthread_mutex_lock(&fs->mu);
+	struct inode *in = inode_get(fs->it, ino);
+	if (in) {
+		if (delta > 0)
+			in->committing++;
+		else if (in->committing && --in->committing == 0)
+			pthread_cond_broadcast(&fs->commit_cv);
+	}
+	pthread_mutex_unlock(&fs->mu);
+}
+
 int handle_commit(struct coordfs *fs, struct handle *h, int at_close)
 {
 	if (h->kind != H_FILE || !h->writable)
@@ -344,6 +374,7 @@ int handle_commit(struct coordfs *fs, struct handle *h, int at_close)
 		pthread_mutex_unlock(&h->mu);
 		return -n;
 	}
+	committing(fs, h->ino, +1);
 	struct snap s = {0, fs_epoch(fs)};
 	struct coord_stat st;
 	int rc;
@@ -354,6 +385,7 @@ int handle_commit(struct coordfs *fs, struct handle *h, int at_close)
 	if (rc) {
 		h->err = coord_errno(rc);
 		LOG_DEBUG("commit of %s failed: %s", path, coord_last_error());
+		committing(fs, h->ino, -1);
 		pthread_mutex_unlock(&h->mu);
 		return h->err;
 	}
@@ -370,6 +402,7 @@ int handle_commit(struct coordfs *fs, struct handle *h, int at_close)
 			cache_fill_data(fs, in, &st, h->buf, h->len, &s);
 	}
 	pthread_mutex_unlock(&fs->mu);
+	committing(fs, h->ino, -1);
 	if (h->mode == W_APPEND)
 		h->len = 0;
 	pthread_mutex_unlock(&h->mu);

@@ -87,6 +87,9 @@ int handle_truncate(struct handle *h, off_t size);
  * any change is committed, so `: > f` empties f when its last descriptor goes.
  */
 int handle_commit(struct coordfs *fs, struct handle *h, int at_close);
+/* Wait (a few seconds at most) until no commit of this mount to `in` is in flight. fs->mu held. */
+struct inode;
+void handle_wait_commits(struct coordfs *fs, struct inode *in);
 /* The size this open sees (its version, or its buffer). */
 off_t handle_size(struct handle *h);
 

@@ -72,6 +72,9 @@ struct inode {
 	 * version's pages and attributes (so those opens read one version, with its size) until the
 	 * last of them closes; then the notice is sent (handle.c). */
 	int kern_deferred;
+	/* Commits of this mount's writes to this node in flight: opens and stats wait for them, so
+	 * `: > f; cat f` reads its own write even though the kernel sends RELEASE asynchronously. */
+	uint32_t committing;
 };
 
 struct itable;

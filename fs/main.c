@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cache.h"
@@ -168,6 +169,11 @@ static int fs_init(struct coordfs *fs)
 	pthread_rwlock_init(&fs->reply_lock, &ra);
 	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&fs->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&fs->commit_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	fs->uid = getuid();
 	fs->gid = getgid();
 	fs->epoch = 1;
@@ -187,6 +193,7 @@ static void fs_fini(struct coordfs *fs)
 	itable_free(fs->it);
 	pollset_free(fs->watch);
 	pthread_mutex_destroy(&fs->mu);
+	pthread_cond_destroy(&fs->commit_cv);
 	pthread_rwlock_destroy(&fs->reply_lock);
 }
 

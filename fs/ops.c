@@ -172,6 +172,9 @@ int ops_node_stat(struct coordfs *fs, uint64_t ino, struct coord_stat *st, char 
 	}
 	pthread_mutex_lock(&fs->mu);
 	struct inode *in = inode_get(fs->it, ino);
+	if (in)
+		handle_wait_commits(fs, in);
+	in = inode_get(fs->it, ino);
 	if (!in) {
 		pthread_mutex_unlock(&fs->mu);
 		return -ENOENT;
@@ -314,12 +317,30 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		pthread_rwlock_unlock(&fs->reply_lock);
 		return;
 	}
+	int known_file = in && in->kind == COORD_KIND_FILE;
 	pthread_mutex_unlock(&fs->mu);
 	pthread_rwlock_unlock(&fs->reply_lock);
 
 	struct coord_stat st;
 	struct snap s;
-	int rc = remote_exists(fs, path, &st, &s);
+	int rc;
+	if (known_file) {
+		/* A file known here whose stat went stale (it changed): fetch its data along, the open
+		 * that usually follows then needs no second trip to the server. */
+		void *data = NULL;
+		size_t len = 0;
+		rc = remote_get(fs, path, &data, &len, &st, &s);
+		if (rc == COORD_OK) {
+			pthread_mutex_lock(&fs->mu);
+			struct inode *fin = inode_get(fs->it, st.ino);
+			if (fin && fin->kind == COORD_KIND_FILE)
+				cache_fill_data(fs, fin, &st, data, len, &s);
+			pthread_mutex_unlock(&fs->mu);
+		}
+		free(data);
+	} else {
+		rc = remote_exists(fs, path, &st, &s);
+	}
 	if (rc == COORD_ENONODE) {
 		pthread_rwlock_rdlock(&fs->reply_lock);
 		pthread_mutex_lock(&fs->mu);
