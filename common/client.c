@@ -1185,6 +1185,11 @@ static void monitor_events(struct coord_client *c)
 		}
 		if (event == ZMQ_EVENT_CONNECT_RETRIED && c->phase == PH_WAIT_OUT) {
 			LOG_DEBUG("client: %s refused the connection", c->addrs[c->addr_idx]);
+			pthread_mutex_lock(&c->mu);
+			c->open_err = COORD_ECONNLOSS;
+			snprintf(c->open_msg, sizeof(c->open_msg), "%s:%d (%s) refused the connection",
+				 c->hosts[c->host_idx].host, c->hosts[c->host_idx].port, c->addrs[c->addr_idx]);
+			pthread_mutex_unlock(&c->mu);
 			attempt_failed(c);
 		} else if (event == ZMQ_EVENT_DISCONNECTED) {
 			if (c->phase == PH_CONNECTED)
@@ -1508,7 +1513,7 @@ int coord_client_open(const struct coord_client_opts *opts, struct coord_client 
 		if (oerr == COORD_ESESSIONEXPIRED)
 			snprintf(err, errlen, "session expired: %s", omsg);
 		else
-			snprintf(err, errlen, "no server answered within %d ms (last: %s)", c->connect_timeout_ms, omsg);
+			snprintf(err, errlen, "no server answered within %d ms (last try: %s)", c->connect_timeout_ms, omsg);
 		stop_and_free(c);
 		return oerr ? oerr : COORD_ECONNLOSS;
 	}
