@@ -949,8 +949,10 @@ static void handle_connect_reply(struct coord_client *c, const void *f, size_t l
 		c->timeout_ms = (int)rep.timeout_ms;
 	c->server_id = rep.server_id;
 	c->max_data = rep.max_data ? rep.max_data : COORD_MAX_DATA;
-	if (rep.zxid > c->last_zxid)
-		c->last_zxid = rep.zxid;
+	/*
+	 * Not max(last_zxid, rep.zxid): the member's zxid covers changes whose events we have not
+	 * received, and SETWATCHES below must ask for everything after what we actually saw.
+	 */
 	c->ever_connected = 1;
 	snprintf(c->server, sizeof(c->server), "%s:%d", c->hosts[c->host_idx].host, c->hosts[c->host_idx].port);
 	coord_pq_rewind(&c->pq);
