@@ -407,6 +407,11 @@ int op_rename(struct op_ctx *c, struct slice from, struct slice to, int32_t vers
 		tree_attach(&c->s->tree, dparent, n);
 		tree_attach(&c->s->tree, sparent, target);
 		n->mzxid = target->mzxid = (int64_t)c->zxid;
+		/* The data at both names changes: as for a replace, each name's version must move
+		 * forward, or a compare-and-set holding the old version would succeed on the other
+		 * node's data. */
+		int32_t v = (n->version > target->version ? n->version : target->version) + 1;
+		n->version = target->version = v;
 		touch_parent(c, sparent, &u);
 		if (dparent != sparent)
 			touch_parent(c, dparent, &u);
