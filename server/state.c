@@ -117,9 +117,13 @@ static void apply_multi(struct state *s, uint64_t zxid, const struct txn *t, con
 	if (err) {
 		op_rollback(&c);
 		uint32_t failed = i - 1;
-		for (uint32_t j = 0; j < req->nops; j++)
+		/* Ops after the failing one never ran: give them their op too, or the reply would
+		 * carry sub-op 0, which no decoder accepts. */
+		for (uint32_t j = 0; j < req->nops; j++) {
+			res[j].op = req->ops[j].op;
 			if (j != failed)
 				res[j].err = COORD_EROLLEDBACK;
+		}
 		char msg[600];
 		snprintf(msg, sizeof(msg), "multi operation %u failed: %s", failed, c.msg);
 		reply_init(&r, req, zxid, err, msg);
