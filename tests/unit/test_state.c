@@ -1654,6 +1654,9 @@ static void test_snapshot(void)
 	/* resends answered from the reloaded caches */
 	CHECK_EQ(xreq(&f, S1, q.xid, 0, "/bin", COORD_OP_CREATE), COORD_OK);
 	CHECK_EQ(f.out.dup, 1);
+	CHECK_EQ(xreq(&e, S1, q.xid, 0, "/bin", COORD_OP_CREATE), COORD_OK);
+	CHECK_EQ(e.out.reply_len, f.out.reply_len);
+	CHECK(!memcmp(e.out.reply, f.out.reply, e.out.reply_len));
 	/* new work gets the same inode numbers and sequence numbers on both */
 	CHECK_EQ(mkfile(&e, "/q/item", "x"), COORD_OK);
 	CHECK_EQ(mkfile(&f, "/q/item", "x"), COORD_OK);
@@ -1767,6 +1770,7 @@ struct gen {
 	uint64_t ack[NSESS];
 	uint8_t *prev[NSESS];    /* a previous request frame of each session, for resends */
 	size_t prevlen[NSESS];
+	int alive[NSESS];
 	int64_t now;
 };
 
@@ -1816,9 +1820,15 @@ static void gen_subop(struct coord_subop *o)
 static void gen_txn(struct gen *g, struct buf *out)
 {
 	g->now += R(50);
-	unsigned si = R(NSESS);
-	uint64_t sid = sess_id(si);
 	unsigned k = R(100);
+	/* mostly sessions the generator believes alive; now and then a dead one */
+	unsigned si = R(NSESS);
+	for (int tries = 0; tries < 8 && !g->alive[si] && (k < 3 || R(10)); tries++)
+		si = R(NSESS);
+	if (k < 3)
+		for (int tries = 0; tries < 8 && g->alive[si]; tries++)
+			si = R(NSESS);
+	uint64_t sid = sess_id(si);
 	struct txn t = {.term = 1, .time_ms = g->now, .session_id = sid};
 	struct buf rb;
 	buf_init(&rb);
@@ -1827,11 +1837,17 @@ static void gen_txn(struct gen *g, struct buf *out)
 		for (int i = 0; i < COORD_PASSWD_LEN; i++)
 			t.passwd[i] = (uint8_t)rnd();
 		t.timeout_ms = 1000 + R(5000);
-		g->xid[si] = g->ack[si] = 0;
-	} else if (k < 5) {
+		if (!g->alive[si]) {
+			g->xid[si] = g->ack[si] = 0;
+			free(g->prev[si]);
+			g->prev[si] = NULL;
+		}
+		g->alive[si] = 1;
+	} else if (k < 4) {
 		t.type = TXN_CLOSE_SESSION;
 		t.reason = TXN_CLOSE_EXPIRED;
-	} else if (k < 6) {
+		g->alive[si] = 0;
+	} else if (k < 5) {
 		t.type = TXN_NOOP;
 	} else if (k < 10 && g->prev[si]) {
 		/* a resend of an earlier request of this session */
@@ -1865,7 +1881,7 @@ static void gen_txn(struct gen *g, struct buf *out)
 		} else if (op < 65) {
 			q.op = COORD_OP_APPEND;
 			q.path = slice_str(rpath());
-			q.data = slice_str(rdata());
+			q.data = slice_str(R(3) ? rdata() : "a forty-byte line of appended text.....\n");
 			q.version = rversion();
 		} else if (op < 77) {
 			q.op = COORD_OP_RENAME;
@@ -1884,8 +1900,9 @@ static void gen_txn(struct gen *g, struct buf *out)
 			q.op = COORD_OP_SETPOLICY;
 			q.path = slice_str(rpath());
 			q.policy = (uint8_t)R(4);
-		} else if (op < 97) {
+		} else if (op < 96) {
 			q.op = COORD_OP_CLOSE;
+			g->alive[si] = 0;
 		} else {
 			q.op = COORD_OP_GET; /* not a write: refused, but still a txn */
 			q.path = slice_str(rpath());
@@ -1998,10 +2015,16 @@ static void test_determinism(void)
 	}
 	CHECK_EQ(tree_digest(&a.tree), tree_digest(&b.tree));
 	CHECK_EQ(tree_digest(&a.tree), tree_digest(&c.tree));
+	fprintf(stderr, "    %zu replies (%zu ok, %zu dup), %zu events, up to %zu nodes; errors:", decoded,
+		errs[COORD_OK], dups, events, maxnodes);
+	for (int i = 1; i < COORD_ERR_COUNT; i++)
+		if (errs[i])
+			fprintf(stderr, " %s %zu", coord_errname(i), errs[i]);
+	fprintf(stderr, "\n");
 	/* the run exercised what it should */
 	CHECK(decoded > TXNS / 2);
 	CHECK(dups > 100);
-	CHECK(events > TXNS / 2);
+	CHECK(events > TXNS / 4);
 	CHECK(errs[COORD_OK] > 2000);
 	CHECK(errs[COORD_ENONODE] > 100);
 	CHECK(errs[COORD_ENODEEXISTS] > 100);
@@ -2009,10 +2032,8 @@ static void test_determinism(void)
 	CHECK(errs[COORD_ENOTEMPTY] > 10);
 	CHECK(errs[COORD_ESESSIONEXPIRED] > 10);
 	CHECK(errs[COORD_EDUPLICATE] > 10);
-	CHECK(errs[COORD_ETOOLARGE] > 10);
+	CHECK(errs[COORD_ETOOLARGE] > 3);
 	CHECK(maxnodes > 10);
-	fprintf(stderr, "    %zu replies (%zu ok, %zu dup), %zu events, up to %zu nodes\n", decoded,
-		errs[COORD_OK], dups, events, maxnodes);
 	for (int i = 0; i < NSESS; i++)
 		free(g.prev[i]);
 	buf_free(&tb);
@@ -2021,26 +2042,34 @@ static void test_determinism(void)
 	state_free(&c);
 }
 
-int main(void)
+/* `test_state NAME` runs only the tests whose name contains NAME */
+#define T(x)                                    \
+	do {                                    \
+		if (!only || strstr(#x, only))  \
+			RUN(x);                 \
+	} while (0)
+
+int main(int argc, char **argv)
 {
-	RUN(test_create);
-	RUN(test_create_errors);
-	RUN(test_sequential);
-	RUN(test_ephemeral_and_policy);
-	RUN(test_delete);
-	RUN(test_set);
-	RUN(test_append);
-	RUN(test_rename_plain);
-	RUN(test_rename_replace_exchange);
-	RUN(test_rename_errors);
-	RUN(test_multi_ok);
-	RUN(test_multi_rollback);
-	RUN(test_sessions);
-	RUN(test_exactly_once);
-	RUN(test_exactly_once_window);
-	RUN(test_reads);
-	RUN(test_snapshot);
-	RUN(test_snapshot_bad);
-	RUN(test_determinism);
+	const char *only = argc > 1 ? argv[1] : NULL;
+	T(test_create);
+	T(test_create_errors);
+	T(test_sequential);
+	T(test_ephemeral_and_policy);
+	T(test_delete);
+	T(test_set);
+	T(test_append);
+	T(test_rename_plain);
+	T(test_rename_replace_exchange);
+	T(test_rename_errors);
+	T(test_multi_ok);
+	T(test_multi_rollback);
+	T(test_sessions);
+	T(test_exactly_once);
+	T(test_exactly_once_window);
+	T(test_reads);
+	T(test_snapshot);
+	T(test_snapshot_bad);
+	T(test_determinism);
 	return 0;
 }
