@@ -114,6 +114,7 @@ static void apply_multi(struct state *s, uint64_t zxid, const struct txn *t, con
 		res[i].stat = c.stat;
 	}
 	struct coord_reply r;
+	char msg[600]; /* r.msg points here until the reply is encoded */
 	if (err) {
 		op_rollback(&c);
 		uint32_t failed = i - 1;
@@ -124,7 +125,6 @@ static void apply_multi(struct state *s, uint64_t zxid, const struct txn *t, con
 			if (j != failed)
 				res[j].err = COORD_EROLLEDBACK;
 		}
-		char msg[600];
 		snprintf(msg, sizeof(msg), "multi operation %u failed: %s", failed, c.msg);
 		reply_init(&r, req, zxid, err, msg);
 		r.fail_index = (int32_t)failed;
