@@ -136,7 +136,8 @@ int op_create(struct op_ctx *c, struct slice path, struct slice data, uint32_t f
 	int err = check_path(c, path, (flags & COORD_CREATE_SEQUENTIAL) != 0);
 	if (err)
 		return err;
-	if (path.len == 1)
+	/* "/" itself always exists; a sequential "/" makes "/0000000042" as "/q/" makes "/q/0000000042" */
+	if (path.len == 1 && !(flags & COORD_CREATE_SEQUENTIAL))
 		return fail(c, COORD_ENODEEXISTS, "/: the root always exists");
 	if (flags & ~(COORD_CREATE_EPHEMERAL | COORD_CREATE_SEQUENTIAL | COORD_CREATE_DIR))
 		return fail(c, COORD_EBADARG, "%.*s: unknown create flags 0x%x", P(path), flags);

@@ -552,6 +552,12 @@ static void test_sequential(void)
 	char want[32];
 	snprintf(want, sizeof(want), "/r%010d", N(&e, "/")->cversion - 1);
 	CHECK(slice_eq(e.rep.path, want));
+	/* "/" with the sequential flag: a numbered child of the root (ZooKeeper does the same) */
+	CHECK_EQ(create(&e, S1, "/", NULL, COORD_CREATE_SEQUENTIAL, 0), COORD_OK);
+	snprintf(want, sizeof(want), "/%010d", N(&e, "/")->cversion - 1);
+	CHECK(slice_eq(e.rep.path, want));
+	check_events(&e, "C /0000000002|H /");
+	CHECK(exists(&e, want));
 	/* the sequential name already taken: ZooKeeper answers NodeExists */
 	CHECK_EQ(mkfile(&e, "/q/job0000000008", ""), COORD_OK); /* cversion 7 -> 8 */
 	CHECK_EQ(N(&e, "/q")->cversion, 8);
