@@ -357,6 +357,58 @@ static void check_eph_consistent(const struct state *s)
 	CHECK_EQ(owned, listed);
 }
 
+/* The tree's own invariants: counters, child treaps (order, heap, parents, sizes), files and
+ * ephemeral nodes without children, owners that exist, Stat orderings. */
+struct inv {
+	const struct state *s;
+	uint64_t count, bytes, max_ino;
+};
+
+static size_t treap_size(const struct znode *c, const struct znode *dir, const struct znode *lo,
+			 const struct znode *hi)
+{
+	if (!c)
+		return 0;
+	CHECK(c->parent == dir);
+	if (lo)
+		CHECK(tree_name_cmp(lo->name, lo->name_len, c->name, c->name_len) < 0);
+	if (hi)
+		CHECK(tree_name_cmp(c->name, c->name_len, hi->name, hi->name_len) < 0);
+	CHECK(!c->left || c->left->prio <= c->prio);
+	CHECK(!c->right || c->right->prio <= c->prio);
+	return 1 + treap_size(c->left, dir, lo, c) + treap_size(c->right, dir, c, hi);
+}
+
+static int inv_node(void *arg, const struct znode *n)
+{
+	struct inv *v = arg;
+	v->count++;
+	v->bytes += n->data_len;
+	if (n->ino > v->max_ino)
+		v->max_ino = n->ino;
+	CHECK_EQ(treap_size(n->kids, n, NULL, NULL), n->nkids);
+	if (n->kind != COORD_KIND_DIR || n->owner)
+		CHECK_EQ(n->nkids, 0);
+	if (n->owner)
+		CHECK(sessions_find(&v->s->sessions, n->owner) != NULL);
+	CHECK(n->mzxid >= n->czxid);
+	CHECK(n->pzxid >= n->czxid);
+	CHECK(n->version >= 0 && n->cversion >= 0);
+	CHECK(n->kind <= COORD_KIND_DIR);
+	CHECK(n->policy == 0 || n->kind == COORD_KIND_DIR);
+	return 0;
+}
+
+static void check_tree_invariants(const struct state *s)
+{
+	struct inv v = {.s = s};
+	tree_walk(s->tree.root, inv_node, &v);
+	CHECK_EQ(v.count, s->tree.count);
+	CHECK_EQ(v.bytes, s->tree.data_bytes);
+	CHECK(v.max_ino < s->tree.next_ino);
+	check_eph_consistent(s);
+}
+
 static void setup(struct env *e)
 {
 	env_init(e);
@@ -1742,6 +1794,7 @@ static void test_snapshot_bad(void)
 /* ---- determinism ---- */
 
 static uint64_t rng;
+static uint64_t seed = 0x2545F4914F6CDD1DULL; /* `test_state determinism SEED` tries another */
 static uint64_t rnd(void)
 {
 	uint64_t z = (rng += 0x9e3779b97f4a7c15ULL);
@@ -1753,14 +1806,14 @@ static unsigned R(unsigned n) { return (unsigned)(rnd() % n); }
 
 static const char *const PATHS[] = {
 	"/a", "/b", "/c", "/a/x", "/a/y", "/b/x", "/b/y", "/c/x", "/a/x/p", "/a/x/q", "/b/x/p", "/a/y/p",
-	"/a/", "/b/", "/c/x/",
+	"/a/", "/b/", "/c/x/", "/",
 };
 #define NPATHS (sizeof(PATHS) / sizeof(PATHS[0]))
 
 static const char *rpath(void)
 {
 	/* mostly the plain ones; the trailing-slash ones only make sense for sequential creates */
-	return PATHS[R(NPATHS - 3)];
+	return PATHS[R(NPATHS - 4)];
 }
 
 static int32_t rversion(void) { return R(3) ? -1 : (int32_t)R(4); }
@@ -1952,7 +2005,7 @@ static void same_out(const struct apply_out *a, const struct apply_out *b)
 static void test_determinism(void)
 {
 	enum { TXNS = 20000, EVERY = 1000 };
-	rng = 0x2545F4914F6CDD1DULL;
+	rng = seed;
 	struct state a, b, c;
 	CHECK_EQ(state_init(&a, MAXDATA), COORD_OK);
 	CHECK_EQ(state_init(&b, MAXDATA), COORD_OK);
@@ -1960,8 +2013,11 @@ static void test_determinism(void)
 	struct gen g;
 	memset(&g, 0, sizeof(g));
 	g.now = T0;
-	struct buf tb;
+	struct buf tb, fp_before, fp_after;
 	buf_init(&tb);
+	buf_init(&fp_before);
+	buf_init(&fp_after);
+	size_t failed_unchanged = 0;
 	size_t errs[COORD_ERR_COUNT] = {0}, dups = 0, events = 0, decoded = 0, maxnodes = 0;
 	for (uint64_t i = 1; i <= TXNS; i++) {
 		buf_reset(&tb);
@@ -1969,7 +2025,17 @@ static void test_determinism(void)
 		uint64_t zxid = (1ULL << 32) | i;
 		struct apply_out oa, ob, oc;
 		apply_bytes(&a, zxid, &tb, &oa);
+		/* b: a request that fails, or is a resend, changes nothing but the reply cache */
+		buf_reset(&fp_before);
+		fingerprint(&b, &fp_before, 0);
 		apply_bytes(&b, zxid, &tb, &ob);
+		if (ob.reply && (ob.err || ob.dup)) {
+			buf_reset(&fp_after);
+			fingerprint(&b, &fp_after, 0);
+			CHECK(same_fp(&fp_before, &fp_after));
+			CHECK_EQ(ob.nev, 0);
+			failed_unchanged++;
+		}
 		apply_bytes(&c, zxid, &tb, &oc);
 		same_out(&oa, &ob);
 		same_out(&oa, &oc); /* c was loaded from a snapshot at the last multiple of EVERY */
@@ -1998,9 +2064,9 @@ static void test_determinism(void)
 		apply_out_reset(&oc);
 		if (a.tree.count > maxnodes)
 			maxnodes = a.tree.count;
-		if (i % 97 == 0) {
-			check_eph_consistent(&a);
-			check_eph_consistent(&c);
+		if (i % 37 == 0) {
+			check_tree_invariants(&a);
+			check_tree_invariants(&c);
 		}
 		if (i % EVERY == 0) {
 			CHECK_EQ(tree_digest(&a.tree), tree_digest(&b.tree));
@@ -2042,7 +2108,10 @@ static void test_determinism(void)
 	CHECK(maxnodes > 10);
 	for (int i = 0; i < NSESS; i++)
 		free(g.prev[i]);
+	CHECK(failed_unchanged > TXNS / 4);
 	buf_free(&tb);
+	buf_free(&fp_before);
+	buf_free(&fp_after);
 	state_free(&a);
 	state_free(&b);
 	state_free(&c);
@@ -2058,6 +2127,8 @@ static void test_determinism(void)
 int main(int argc, char **argv)
 {
 	const char *only = argc > 1 ? argv[1] : NULL;
+	if (argc > 2)
+		seed = strtoull(argv[2], NULL, 0);
 	T(test_create);
 	T(test_create_errors);
 	T(test_sequential);
