@@ -9,6 +9,7 @@
  * is rebuilt from a snapshot every 1,000 txns and must keep answering byte for byte the same.
  */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -626,6 +627,38 @@ static void test_sequential(void)
 	p[3 + 246] = 0;
 	CHECK_EQ(create(&e, S1, p, NULL, COORD_CREATE_SEQUENTIAL, 0), COORD_ENAMETOOLONG);
 	CHECK_EQ(mkfile(&e, p, ""), COORD_OK); /* not sequential: 246 is fine */
+	env_free(&e);
+}
+
+/* The counters are 32-bit and wrap, as ZooKeeper's do; the sequence suffix stays 10 digits
+ * (read as unsigned past 2^31, so names keep growing where ZooKeeper's turn negative). */
+static void test_counter_wrap(void)
+{
+	struct env e;
+	setup(&e);
+	CHECK_EQ(mkdir_(&e, "/q"), COORD_OK);
+	N(&e, "/q")->cversion = INT32_MAX;
+	CHECK_EQ(create(&e, S1, "/q/s", NULL, COORD_CREATE_SEQUENTIAL, 0), COORD_OK);
+	CHECK(slice_eq(e.rep.path, "/q/s2147483647"));
+	CHECK_EQ(N(&e, "/q")->cversion, INT32_MIN);
+	CHECK_EQ(create(&e, S1, "/q/s", NULL, COORD_CREATE_SEQUENTIAL, 0), COORD_OK);
+	CHECK(slice_eq(e.rep.path, "/q/s2147483648"));
+	N(&e, "/q")->cversion = -1;
+	CHECK_EQ(create(&e, S1, "/q/s", NULL, COORD_CREATE_SEQUENTIAL, 0), COORD_OK);
+	CHECK(slice_eq(e.rep.path, "/q/s4294967295"));
+	CHECK_EQ(N(&e, "/q")->cversion, 0);
+	CHECK_EQ(del(&e, S1, "/q/s4294967295", -1), COORD_OK);
+	/* a data version at the top wraps too */
+	CHECK_EQ(mkfile(&e, "/f", ""), COORD_OK);
+	N(&e, "/f")->version = INT32_MAX;
+	CHECK_EQ(set(&e, S1, "/f", "x", INT32_MAX), COORD_OK);
+	CHECK_EQ(e.rep.stat.version, INT32_MIN);
+	CHECK_EQ(append(&e, S1, "/f", "y", 1, INT32_MIN), COORD_OK);
+	CHECK_EQ(e.rep.stat.version, INT32_MIN + 1);
+	CHECK_EQ(mkfile(&e, "/g", ""), COORD_OK);
+	N(&e, "/g")->version = INT32_MAX;
+	CHECK_EQ(ren(&e, S1, "/f", "/g", -1, COORD_RENAME_EXCHANGE), COORD_OK);
+	CHECK_EQ(ren(&e, S1, "/f", "/g", -1, 0), COORD_OK);
 	env_free(&e);
 }
 
@@ -2132,6 +2165,7 @@ int main(int argc, char **argv)
 	T(test_create);
 	T(test_create_errors);
 	T(test_sequential);
+	T(test_counter_wrap);
 	T(test_ephemeral_and_policy);
 	T(test_delete);
 	T(test_set);
