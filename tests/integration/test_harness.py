@@ -35,3 +35,13 @@ def test_log_records_finds_each_acknowledged_write(make_server):
     zxids = [z for _, _, z in recs]
     assert zxids == sorted(zxids) and len(zxids) >= 5
     assert all(off + size <= next_off for (off, size, _), (next_off, _, _) in zip(recs, recs[1:]))
+
+
+def test_ensemble_members_start_each_with_its_own_id_and_port(tmp_path, procs):
+    from coordtest import Ensemble
+    e = Ensemble(tmp_path, 3, procs=procs).start()
+    assert len({m.port for m in e.members}) == 3
+    for i, m in enumerate(e.members, 1):
+        mntr = dict(l.split("\t", 1) for l in ok(m.hosts, "mntr").splitlines() if "\t" in l)
+        assert mntr["coordfs_server_id"] == str(i)
+    assert e.hosts.count(",") == 2
