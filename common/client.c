@@ -49,8 +49,8 @@
 
 #define DEFAULT_SESSION_TIMEOUT_MS 10000
 #define MIN_ATTEMPT_MS 200          /* never give a server less than this to answer CONNECT */
-#define MAX_BACKOFF_MS 1000         /* pause between whole rounds of failed hosts */
-#define FIRST_BACKOFF_MS 100
+#define MAX_BACKOFF_MS 500          /* pause between whole rounds of failed hosts */
+#define FIRST_BACKOFF_MS 50
 #define CLOSE_WAIT_MS 2000          /* coord_client_close waits this long for CLOSE's reply */
 #define SETWATCHES_CHUNK (256u << 10) /* split re-arming so no frame grows without bound (ZOOKEEPER-706) */
 #define CONTROL_XID 0               /* CONNECT, PING, SETWATCHES, session-less ADMIN */
@@ -1063,6 +1063,7 @@ static void handle_reply(struct coord_client *c, uint64_t xid, uint8_t op, const
 		LOG_WARN("client: bad %s reply (xid %llu): %s", coord_op_name(op), (unsigned long long)xid, eb);
 		res->err = COORD_EPROTO;
 		res->rep.err = COORD_EPROTO;
+		res->rep.fail_index = -1;
 		snprintf(res->msg, sizeof(res->msg), "malformed reply: %s", eb);
 	} else {
 		res->err = res->rep.err;
@@ -1250,6 +1251,10 @@ static int64_t run_timers(struct coord_client *c)
 		pthread_mutex_lock(&c->mu);
 		int t = c->timeout_ms;
 		pthread_mutex_unlock(&c->mu);
+		if (now - c->last_recv >= t / 2)
+			recv_all(c); /* after a stall of our own (SIGSTOP, starved CPU), read before judging */
+		if (c->phase != PH_CONNECTED)
+			break;
 		if (now - c->last_recv >= t / 2) {
 			char why[96];
 			snprintf(why, sizeof(why), "nothing heard for %lld ms", (long long)(now - c->last_recv));

@@ -730,33 +730,88 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* ls -l: one EXISTS per child, all in flight at once (one round trip, not one per name). */
-struct ls_batch {
+/*
+ * Many independent requests at once (ls -l's EXISTS per child, rm -r's DELETE per child): all
+ * in flight together, at most BATCH_WINDOW at a time, so a big directory costs a few round trips
+ * of pipelined requests instead of one round trip (and, for writes, one fsync wait) per name.
+ */
+#define BATCH_WINDOW 1000
+
+struct batch {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	size_t left;
+	size_t inflight;
 	struct coord_stat *st;
 	int *err;
 };
 
-struct ls_slot {
-	struct ls_batch *b;
+struct batch_slot {
+	struct batch *b;
 	size_t i;
 };
 
-static void ls_done(void *arg, struct coord_result *res)
+static void batch_done(void *arg, struct coord_result *res)
 {
-	struct ls_slot *s = arg;
-	struct ls_batch *b = s->b;
+	struct batch_slot *s = arg;
+	struct batch *b = s->b;
 	pthread_mutex_lock(&b->mu);
 	b->err[s->i] = res->err;
-	if (res->err == COORD_OK)
+	if (res->err == COORD_OK && b->st)
 		b->st[s->i] = res->rep.stat;
-	b->left--;
+	b->inflight--;
 	pthread_cond_signal(&b->cv);
 	pthread_mutex_unlock(&b->mu);
 	coord_result_free(res);
 	free(res);
+}
+
+/* Run `op` (EXISTS or DELETE, any version) on each path; errs[i] gets each result, st[i] each
+ * stat (st may be NULL). Returns 0, or -1 when out of memory. */
+static int run_batch(struct coord_client *cl, uint8_t op, char **paths, size_t n, int *errs,
+		     struct coord_stat *st)
+{
+	struct batch b;
+	struct batch_slot *slots = calloc(n ? n : 1, sizeof(*slots));
+	if (!slots)
+		return -1;
+	pthread_mutex_init(&b.mu, NULL);
+	pthread_cond_init(&b.cv, NULL);
+	b.inflight = 0;
+	b.st = st;
+	b.err = errs;
+	for (size_t i = 0; i < n; i++) {
+		if (!paths[i]) {
+			errs[i] = COORD_ENOMEM;
+			continue;
+		}
+		struct coord_req req;
+		memset(&req, 0, sizeof(req));
+		req.op = op;
+		req.path = slice_str(paths[i]);
+		req.version = -1;
+		slots[i].b = &b;
+		slots[i].i = i;
+		pthread_mutex_lock(&b.mu);
+		while (b.inflight >= BATCH_WINDOW)
+			pthread_cond_wait(&b.cv, &b.mu);
+		b.inflight++;
+		pthread_mutex_unlock(&b.mu);
+		int err = coord_submit(cl, &req, batch_done, &slots[i]);
+		if (err) {
+			pthread_mutex_lock(&b.mu);
+			b.inflight--;
+			errs[i] = err;
+			pthread_mutex_unlock(&b.mu);
+		}
+	}
+	pthread_mutex_lock(&b.mu);
+	while (b.inflight > 0)
+		pthread_cond_wait(&b.cv, &b.mu);
+	pthread_mutex_unlock(&b.mu);
+	pthread_mutex_destroy(&b.mu);
+	pthread_cond_destroy(&b.cv);
+	free(slots);
+	return 0;
 }
 
 static char *child_path(const char *parent, const char *name)
@@ -774,68 +829,44 @@ static char *child_path(const char *parent, const char *name)
 	return p;
 }
 
-static int ls_long(struct coord_client *cl, const char *path, char **names, size_t n)
+static char **child_paths(const char *parent, char **names, size_t n)
 {
-	struct ls_batch b;
-	pthread_mutex_init(&b.mu, NULL);
-	pthread_cond_init(&b.cv, NULL);
-	b.left = 0;
-	b.st = calloc(n ? n : 1, sizeof(*b.st));
-	b.err = calloc(n ? n : 1, sizeof(*b.err));
-	struct ls_slot *slots = calloc(n ? n : 1, sizeof(*slots));
 	char **paths = calloc(n ? n : 1, sizeof(char *));
-	int rc = EX_OK;
-	if (!b.st || !b.err || !slots || !paths) {
-		fprintf(stderr, "coordctl: ls: out of memory\n");
-		rc = EX_SERVER;
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		paths[i] = child_path(path, names[i]);
-		if (!paths[i]) {
-			b.err[i] = COORD_ENOMEM;
-			continue;
-		}
-		struct coord_req req;
-		memset(&req, 0, sizeof(req));
-		req.op = COORD_OP_EXISTS;
-		req.path = slice_str(paths[i]);
-		slots[i].b = &b;
-		slots[i].i = i;
-		pthread_mutex_lock(&b.mu);
-		b.left++;
-		pthread_mutex_unlock(&b.mu);
-		int err = coord_submit(cl, &req, ls_done, &slots[i]);
-		if (err) {
-			pthread_mutex_lock(&b.mu);
-			b.left--;
-			b.err[i] = err;
-			pthread_mutex_unlock(&b.mu);
-		}
-	}
-	pthread_mutex_lock(&b.mu);
-	while (b.left > 0)
-		pthread_cond_wait(&b.cv, &b.mu);
-	pthread_mutex_unlock(&b.mu);
-	for (size_t i = 0; i < n && rc == EX_OK; i++) {
-		if (b.err[i] == COORD_ENONODE) /* deleted since the listing: it is gone, say nothing */
-			continue;
-		if (b.err[i]) {
-			rc = report(paths[i] ? paths[i] : names[i], b.err[i], NULL);
-			continue;
-		}
-		printf("%-4s %10" PRId32 " %6" PRId32 " %s\n", b.st[i].kind == COORD_KIND_DIR ? "dir" : "file",
-		       b.st[i].data_length, b.st[i].version, names[i]);
-	}
-out:
+	for (size_t i = 0; paths && i < n; i++)
+		paths[i] = child_path(parent, names[i]); /* NULL is reported per path by run_batch */
+	return paths;
+}
+
+static void free_paths(char **paths, size_t n)
+{
 	for (size_t i = 0; paths && i < n; i++)
 		free(paths[i]);
 	free(paths);
-	free(slots);
-	free(b.st);
-	free(b.err);
-	pthread_mutex_destroy(&b.mu);
-	pthread_cond_destroy(&b.cv);
+}
+
+static int ls_long(struct coord_client *cl, const char *path, char **names, size_t n)
+{
+	struct coord_stat *st = calloc(n ? n : 1, sizeof(*st));
+	int *errs = calloc(n ? n : 1, sizeof(*errs));
+	char **paths = child_paths(path, names, n);
+	int rc = EX_OK;
+	if (!st || !errs || !paths || run_batch(cl, COORD_OP_EXISTS, paths, n, errs, st)) {
+		fprintf(stderr, "coordctl: ls: out of memory\n");
+		rc = EX_SERVER;
+	}
+	for (size_t i = 0; i < n && rc == EX_OK; i++) {
+		if (errs[i] == COORD_ENONODE) /* deleted since the listing: it is gone, say nothing */
+			continue;
+		if (errs[i]) {
+			rc = report(paths[i] ? paths[i] : names[i], errs[i], NULL);
+			continue;
+		}
+		printf("%-4s %10" PRId32 " %6" PRId32 " %s\n", st[i].kind == COORD_KIND_DIR ? "dir" : "file",
+		       st[i].data_length, st[i].version, names[i]);
+	}
+	free_paths(paths, n);
+	free(st);
+	free(errs);
 	return rc;
 }
 
@@ -878,8 +909,10 @@ static int cmd_ls(int argc, char **argv)
 	return rc ? rc : orc;
 }
 
-/* rm -r: children first. Another client may add or remove children meanwhile: a child already
- * gone is fine, and a parent that gained one is emptied again (a few times, then give up). */
+/* rm -r: children first, all of a directory's children deleted at once (pipelined); those that
+ * have children of their own (ENOTEMPTY) are emptied recursively and deleted then. Another
+ * client may add or remove children meanwhile: a child already gone is fine, and a node that
+ * gained one is emptied again (a few times, then give up). */
 static int rm_tree(struct coord_client *cl, const char *path, int32_t version, int top)
 {
 	for (int attempt = 0; attempt < 5; attempt++) {
@@ -890,17 +923,22 @@ static int rm_tree(struct coord_client *cl, const char *path, int32_t version, i
 			return EX_OK;
 		if (err)
 			return report_last(path, err);
-		int rc = EX_OK;
-		for (size_t i = 0; i < n && rc == EX_OK; i++) {
-			char *cp = child_path(path, names[i]);
-			if (!cp) {
-				rc = EX_SERVER;
-				break;
-			}
-			rc = rm_tree(cl, cp, -1, 0);
-			free(cp);
-		}
+		char **paths = child_paths(path, names, n);
+		int *errs = calloc(n ? n : 1, sizeof(*errs));
 		coord_names_free(names, n);
+		int rc = EX_OK;
+		if (!paths || !errs || run_batch(cl, COORD_OP_DELETE, paths, n, errs, NULL)) {
+			fprintf(stderr, "coordctl: rm: out of memory\n");
+			rc = EX_SERVER;
+		}
+		for (size_t i = 0; i < n && rc == EX_OK; i++) {
+			if (errs[i] == COORD_ENOTEMPTY)
+				rc = rm_tree(cl, paths[i], -1, 0);
+			else if (errs[i] && errs[i] != COORD_ENONODE)
+				rc = report(paths[i], errs[i], NULL);
+		}
+		free_paths(paths, n);
+		free(errs);
 		if (rc)
 			return rc;
 		if (strcmp(path, "/") == 0)
@@ -1036,6 +1074,7 @@ static const char *event_name(int type)
 	case COORD_EV_DELETED: return "deleted";
 	case COORD_EV_CHANGED: return "changed";
 	case COORD_EV_CHILDREN: return "children";
+	case COORD_EV_OVERFLOW: return "overflow";
 	default: return "unknown";
 	}
 }
