@@ -21,7 +21,8 @@ struct progress {
 	int state;
 	int paused;               /* PROBE: one append is out, wait for its answer or a heartbeat */
 	int active;               /* heard from in this election period (check-quorum) */
-	int acked;                /* acknowledged something since the last heartbeat */
+	int acked;                /* its match moved since the last heartbeat */
+	int stalled;              /* heartbeat periods without an answer while a snapshot is out */
 	uint64_t pending_snapshot;
 	uint64_t inflight[MAX_INFLIGHT_CAP]; /* last index of each append in flight, oldest first */
 	uint32_t ninflight, inflight_head;
@@ -289,8 +290,8 @@ static void become_follower(struct raft *r, uint64_t term, int leader)
 	}
 }
 
-static void bcast_append(struct raft *r);
-static void send_append(struct raft *r, struct progress *pr, int heartbeat);
+static void bcast_append(struct raft *r, int commit_changed);
+static void send_append(struct raft *r, struct progress *pr, int heartbeat, int commit_only);
 
 static void become_leader(struct raft *r)
 {
@@ -312,7 +313,7 @@ static void become_leader(struct raft *r)
 		struct progress *self = progress(r, r->cfg.id);
 		self->next = raft_last_index(r) + 1;
 	}
-	bcast_append(r);
+	bcast_append(r, 0);
 }
 
 static void maybe_commit(struct raft *r);
@@ -392,6 +393,7 @@ static void inflight_free_to(struct progress *pr, uint64_t index)
 static void become_probe(struct progress *pr)
 {
 	pr->state = PR_PROBE;
+	pr->stalled = 0;
 	pr->next = pr->match + 1;
 	pr->paused = 0;
 	pr->ninflight = pr->inflight_head = 0;
@@ -400,6 +402,7 @@ static void become_probe(struct progress *pr)
 static void become_replicate(struct progress *pr)
 {
 	pr->state = PR_REPLICATE;
+	pr->stalled = 0;
 	pr->next = pr->match + 1;
 	pr->paused = 0;
 	pr->ninflight = pr->inflight_head = 0;
@@ -409,21 +412,17 @@ static void become_replicate(struct progress *pr)
  * Send what pr needs. heartbeat: an empty append anchored at what the follower is known to hold
  * (it always matches), carrying the commit index up to that point.
  */
-static void send_append(struct raft *r, struct progress *pr, int heartbeat)
+static void send_append(struct raft *r, struct progress *pr, int heartbeat, int commit_only)
 {
 	if (pr->id == r->cfg.id)
 		return;
 	if (heartbeat) {
 		uint64_t at = pr->match;
-		if (at < r->snap_index && pr->state != PR_SNAPSHOT)
-			at = 0; /* unknown: anchor at 0, which everyone holds */
-		if (at && at < r->snap_index)
-			at = r->snap_index;
-		struct raft_msg m = {.type = RAFT_MSG_APPEND, .to = pr->id, .index = at,
-				     .log_term = raft_term_at(r, at),
-				     .commit = r->commit < at ? r->commit : at};
-		if (at == 0 || raft_term_at(r, at) || at == r->snap_index)
-			send(r, 0, m);
+		if (at < r->snap_index)
+			at = 0; /* below our log: anchor at 0, which everyone holds */
+		send(r, 0, (struct raft_msg){.type = RAFT_MSG_APPEND, .to = pr->id, .index = at,
+					     .log_term = raft_term_at(r, at),
+					     .commit = r->commit < at ? r->commit : at});
 		return;
 	}
 	if (pr->state == PR_SNAPSHOT || (pr->state == PR_PROBE && pr->paused) ||
@@ -443,10 +442,11 @@ static void send_append(struct raft *r, struct progress *pr, int heartbeat)
 	uint64_t n = last > prev ? last - prev : 0;
 	if (n > max)
 		n = max;
-	if (n == 0 && pr->state == PR_REPLICATE && prev >= last) {
-		/* Nothing new: only the commit index may need to travel. */
-		send(r, 0, (struct raft_msg){.type = RAFT_MSG_APPEND, .to = pr->id, .index = prev,
-					     .log_term = raft_term_at(r, prev), .commit = r->commit});
+	if (n == 0) {
+		/* Nothing new: only a new commit index may need to travel. */
+		if (commit_only && pr->state == PR_REPLICATE)
+			send(r, 0, (struct raft_msg){.type = RAFT_MSG_APPEND, .to = pr->id, .index = prev,
+						     .log_term = raft_term_at(r, prev), .commit = r->commit});
 		return;
 	}
 	struct raft_msg m = {.type = RAFT_MSG_APPEND, .to = pr->id, .index = prev,
@@ -460,10 +460,11 @@ static void send_append(struct raft *r, struct progress *pr, int heartbeat)
 	}
 }
 
-static void bcast_append(struct raft *r)
+/* Send new entries to everyone; with commit_changed, also an empty append to those up to date. */
+static void bcast_append(struct raft *r, int commit_changed)
 {
 	for (int i = 0; i < r->npr; i++)
-		send_append(r, &r->pr[i], 0);
+		send_append(r, &r->pr[i], 0, commit_changed);
 }
 
 static void bcast_heartbeat(struct raft *r)
@@ -472,15 +473,17 @@ static void bcast_heartbeat(struct raft *r)
 		struct progress *pr = &r->pr[i];
 		if (pr->id == r->cfg.id)
 			continue;
-		send_append(r, pr, 1);
+		send_append(r, pr, 1, 0);
 		/* A probe or a pipeline that heard nothing for a heartbeat period may have lost a
 		 * message: send again from what the follower is known to hold. */
 		if (pr->state == PR_PROBE)
 			pr->paused = 0;
 		else if (pr->state == PR_REPLICATE && !pr->acked && pr->match < raft_last_index(r))
 			become_probe(pr);
+		else if (pr->state == PR_SNAPSHOT && ++pr->stalled * r->cfg.heartbeat_ticks >= 2 * r->cfg.election_ticks)
+			become_probe(pr); /* the snapshot or its answer was lost: offer it again */
 		pr->acked = 0;
-		send_append(r, pr, 0);
+		send_append(r, pr, 0, 0);
 	}
 }
 
@@ -519,7 +522,7 @@ static void maybe_commit(struct raft *r)
 	if (q > r->commit && raft_term_at(r, q) == r->term) {
 		r->commit = q;
 		answer_waits(r);
-		bcast_append(r);
+		bcast_append(r, 1);
 	}
 }
 
@@ -591,14 +594,13 @@ static void handle_append_resp(struct raft *r, const struct raft_msg *m)
 			next = 1;
 		pr->next = next;
 		pr->paused = 0;
-		send_append(r, pr, 0);
+		send_append(r, pr, 0, 0);
 		return;
 	}
-	pr->acked = 1;
 	int advanced = 0;
 	if (m->index > pr->match) {
 		pr->match = m->index;
-		advanced = 1;
+		pr->acked = advanced = 1;
 	}
 	if (pr->next < m->index + 1)
 		pr->next = m->index + 1;
@@ -613,7 +615,7 @@ static void handle_append_resp(struct raft *r, const struct raft_msg *m)
 		inflight_free_to(pr, m->index);
 	if (advanced)
 		maybe_commit(r);
-	send_append(r, pr, 0);
+	send_append(r, pr, 0, 0);
 	if (pr->id == r->transferee && pr->match == raft_last_index(r))
 		send(r, 0, (struct raft_msg){.type = RAFT_MSG_TIMEOUT_NOW, .to = pr->id});
 }
@@ -822,7 +824,7 @@ int raft_propose(struct raft *r, uint8_t type, const void *data, size_t len, uin
 		return err;
 	if (index)
 		*index = raft_last_index(r);
-	bcast_append(r);
+	bcast_append(r, 0);
 	return COORD_OK;
 }
 
@@ -873,7 +875,7 @@ int raft_transfer(struct raft *r, int to)
 	if (pr->match == raft_last_index(r))
 		send(r, 0, (struct raft_msg){.type = RAFT_MSG_TIMEOUT_NOW, .to = to});
 	else
-		send_append(r, pr, 0);
+		send_append(r, pr, 0, 0);
 	return COORD_OK;
 }
 
