@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -911,7 +912,8 @@ static void leader_changed(struct server *s)
 	s->term_seen = raft_term(s->raft);
 	if (leader == s->cfg.my_id) {
 		s->stats.elections_won++;
-		LOG_INFO("leading the ensemble (term %" PRIu64 ")", s->term_seen);
+		if (!s->standalone)
+			LOG_INFO("leading the ensemble (term %" PRIu64 ")", s->term_seen);
 		/* A new leader does not know when sessions were last heard of: every session gets a
 		 * full timeout from now, as in ZooKeeper. */
 		int64_t now = mono_ns();
@@ -1068,7 +1070,12 @@ static void maybe_snapshot(struct server *s)
 		return;
 	}
 	if (pid == 0) {
-		/* The child sees the state as of the fork (copy-on-write) and touches nothing else. */
+		/* The child sees the state as of the fork (copy-on-write) and touches nothing else. It
+		 * dies with its parent (releasing the locks it inherited), so a member killed while
+		 * writing a snapshot can start again at once. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() == 1)
+			_exit(1);
 		_exit(write_snapshot(s, s->snap_zxid));
 	}
 	s->snap_pid = pid;
@@ -1193,9 +1200,10 @@ static int recover(struct server *s, char *err, size_t errlen)
 	raft_set_applied(s->raft, snap_zxid);
 	struct restore r = {s, mono_ns(), 0};
 	sessions_each(&s->st.sessions, restore_client, &r);
-	LOG_INFO("recovered: snapshot 0x%" PRIx64 ", log up to 0x%" PRIx64 " (term %" PRIu64 "), %" PRIu64
-		 " znodes, %zu sessions",
-		 snap_zxid, raft_last_index(s->raft), hs.term, s->st.tree.count, s->st.sessions.count);
+	LOG_INFO("recovered: snapshot 0x%" PRIx64 " + %" PRIu64 " log records, last zxid 0x%" PRIx64 " (term %" PRIu64
+		 "), %" PRIu64 " znodes, %zu sessions",
+		 snap_zxid, raft_last_index(s->raft) - snap_zxid, raft_last_index(s->raft), hs.term, s->st.tree.count,
+		 s->st.sessions.count);
 	return r.err;
 }
 
@@ -1245,6 +1253,9 @@ int server_open(const struct coord_config *cfg, struct server **out, char *err, 
 	char lock[COORD_DIR_MAX + 32];
 	snprintf(lock, sizeof(lock), "%s/coordd.lock", cfg->data_dir);
 	s->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	/* A killed member's snapshot writer may take a moment to die with it: wait up to 2 s. */
+	for (int i = 0; s->lock_fd >= 0 && i < 40 && flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0; i++)
+		usleep(50000);
 	if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
 		snprintf(err, errlen, "dataDir %s is in use by another coordd (lock %s): %s", cfg->data_dir, lock,
 			 strerror(errno));
