@@ -122,12 +122,15 @@ static int check_version(struct op_ctx *c, const struct znode *n, struct slice p
 	return COORD_OK;
 }
 
+/* The 32-bit counters wrap as ZooKeeper's do (signed overflow would be undefined behaviour). */
+static int32_t inc32(int32_t v) { return (int32_t)((uint32_t)v + 1u); }
+
 static void touch_parent(struct op_ctx *c, struct znode *parent, struct undo *u)
 {
 	u->parent = parent;
 	u->parent_pzxid = parent->pzxid;
 	u->parent_cversion = parent->cversion;
-	parent->cversion++;
+	parent->cversion = inc32(parent->cversion);
 	parent->pzxid = (int64_t)c->zxid;
 }
 
@@ -136,7 +139,8 @@ int op_create(struct op_ctx *c, struct slice path, struct slice data, uint32_t f
 	int err = check_path(c, path, (flags & COORD_CREATE_SEQUENTIAL) != 0);
 	if (err)
 		return err;
-	if (path.len == 1)
+	/* "/" itself always exists; a sequential "/" makes "/0000000042" as "/q/" makes "/q/0000000042" */
+	if (path.len == 1 && !(flags & COORD_CREATE_SEQUENTIAL))
 		return fail(c, COORD_ENODEEXISTS, "/: the root always exists");
 	if (flags & ~(COORD_CREATE_EPHEMERAL | COORD_CREATE_SEQUENTIAL | COORD_CREATE_DIR))
 		return fail(c, COORD_EBADARG, "%.*s: unknown create flags 0x%x", P(path), flags);
@@ -170,7 +174,9 @@ int op_create(struct op_ctx *c, struct slice path, struct slice data, uint32_t f
 		size_t base = coord_path_base_off((const char *)path.p, path.len);
 		if (path.len - base + 10 > COORD_MAX_NAME || path.len + 10 > COORD_MAX_PATH)
 			return fail(c, COORD_ENAMETOOLONG, "%.*s: no room for the 10-digit sequence suffix", P(path));
-		c->path_len += (size_t)snprintf(c->path + path.len, 11, "%010d", parent->cversion);
+		/* Read as unsigned, the suffix is always 10 digits (a negative cversion after the wrap
+		 * would print 11 characters, "-2147483648", overrunning the room kept for it). */
+		c->path_len += (size_t)snprintf(c->path + path.len, 11, "%010u", (uint32_t)parent->cversion);
 	}
 	c->path[c->path_len] = 0;
 	size_t boff = coord_path_base_off(c->path, c->path_len);
@@ -253,7 +259,7 @@ static void replace_data(struct op_ctx *c, struct znode *n, uint8_t *data, uint3
 		undo_push(c, &u);
 	else
 		free(u.old_data);
-	n->version++;
+	n->version = inc32(n->version);
 	n->mzxid = (int64_t)c->zxid;
 	n->mtime = c->time;
 	emit_node(c->out, COORD_EV_CHANGED, n);
@@ -407,6 +413,11 @@ int op_rename(struct op_ctx *c, struct slice from, struct slice to, int32_t vers
 		tree_attach(&c->s->tree, dparent, n);
 		tree_attach(&c->s->tree, sparent, target);
 		n->mzxid = target->mzxid = (int64_t)c->zxid;
+		/* The data at both names changes: as for a replace, each name's version must move
+		 * forward, or a compare-and-set holding the old version would succeed on the other
+		 * node's data. */
+		int32_t v = inc32(n->version > target->version ? n->version : target->version);
+		n->version = target->version = v;
 		touch_parent(c, sparent, &u);
 		if (dparent != sparent)
 			touch_parent(c, dparent, &u);
@@ -428,7 +439,7 @@ int op_rename(struct op_ctx *c, struct slice from, struct slice to, int32_t vers
 		/* The data at `to` changes: its version must move forward, or a compare-and-set
 		 * holding the replaced node's version could succeed against the new one. */
 		if (n->version <= target->version)
-			n->version = target->version + 1;
+			n->version = inc32(target->version);
 		if (target->owner) {
 			struct session *se = sessions_find(&c->s->sessions, target->owner);
 			if (se)

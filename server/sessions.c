@@ -126,7 +126,24 @@ int session_eph_add(struct session *se, struct znode *n)
 		se->eph = p;
 		se->ceph = c;
 	}
-	se->eph[se->neph++] = n;
+	/* Keep creation order, which is inode order (inode numbers only grow): a new node goes
+	 * last, and a node a multi's rollback puts back returns to its old place, so closing the
+	 * session deletes in the same order on every member, rolled back or reloaded or not. */
+	uint32_t lo = se->neph;
+	if (lo && se->eph[lo - 1]->ino > n->ino) {
+		uint32_t hi = lo;
+		lo = 0;
+		while (lo < hi) {
+			uint32_t mid = lo + (hi - lo) / 2;
+			if (se->eph[mid]->ino < n->ino)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		memmove(&se->eph[lo + 1], &se->eph[lo], (se->neph - lo) * sizeof(*se->eph));
+	}
+	se->eph[lo] = n;
+	se->neph++;
 	return COORD_OK;
 }
 

@@ -48,6 +48,7 @@ struct session *sessions_add(struct sessions *t, uint64_t id, const uint8_t *pas
 void sessions_remove(struct sessions *t, struct session *se);
 void sessions_each(const struct sessions *t, void (*cb)(void *arg, struct session *se), void *arg);
 
+/* Add an ephemeral node, keeping the list in creation (inode) order; O(1) for a new node. */
 int session_eph_add(struct session *se, struct znode *n);
 void session_eph_del(struct session *se, const struct znode *n);
 void session_eph_replace(struct session *se, const struct znode *old, struct znode *n);

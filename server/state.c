@@ -114,13 +114,17 @@ static void apply_multi(struct state *s, uint64_t zxid, const struct txn *t, con
 		res[i].stat = c.stat;
 	}
 	struct coord_reply r;
+	char msg[600]; /* r.msg points here until the reply is encoded */
 	if (err) {
 		op_rollback(&c);
 		uint32_t failed = i - 1;
-		for (uint32_t j = 0; j < req->nops; j++)
+		/* Ops after the failing one never ran: give them their op too, or the reply would
+		 * carry sub-op 0, which no decoder accepts. */
+		for (uint32_t j = 0; j < req->nops; j++) {
+			res[j].op = req->ops[j].op;
 			if (j != failed)
 				res[j].err = COORD_EROLLEDBACK;
-		char msg[600];
+		}
 		snprintf(msg, sizeof(msg), "multi operation %u failed: %s", failed, c.msg);
 		reply_init(&r, req, zxid, err, msg);
 		r.fail_index = (int32_t)failed;
@@ -237,6 +241,7 @@ static void apply_request(struct state *s, uint64_t zxid, const struct txn *t, s
 void state_apply(struct state *s, uint64_t zxid, const struct txn *t, struct apply_out *out)
 {
 	s->last_zxid = zxid;
+	s->last_term = t->term;
 	switch (t->type) {
 	case TXN_CREATE_SESSION:
 		if (sessions_find(&s->sessions, t->session_id)) {
@@ -381,6 +386,7 @@ int state_save(const struct state *s, int (*put)(void *arg, const void *p, size_
 		buf_u8(&sv.b, REC_END);
 		buf_u64(&sv.b, s->last_zxid);
 		buf_u64(&sv.b, s->tree.next_ino);
+		buf_u64(&sv.b, s->last_term);
 		sv.err = sv.b.oom ? COORD_ENOMEM : put(arg, sv.b.p, sv.b.len);
 	}
 	buf_free(&sv.b);
@@ -412,6 +418,14 @@ static int load_node(struct state *s, struct rd *r)
 	if (r->bad || rd_left(r) || !path.len || path.p[0] != '/')
 		return COORD_EPROTO;
 	if (path.len == 1) {
+		/* The root can hold data too (set "/"): keep it. */
+		uint8_t *d = NULL;
+		if (data.len && !(d = malloc(data.len)))
+			return COORD_ENOMEM;
+		if (data.len)
+			memcpy(d, data.p, data.len);
+		uint32_t old_len;
+		free(tree_swap_data(&s->tree, s->tree.root, d, data.len, &old_len));
 		node_set_stat(s->tree.root, &st);
 		return COORD_OK;
 	}
@@ -466,6 +480,7 @@ int state_load_record(struct state *s, const uint8_t *p, size_t n)
 	case REC_END:
 		s->last_zxid = rd_u64(&r);
 		s->tree.next_ino = rd_u64(&r);
+		s->last_term = rd_u64(&r);
 		if (r.bad || rd_left(&r))
 			return COORD_EPROTO;
 		s->loaded_header = 1;
@@ -475,21 +490,32 @@ int state_load_record(struct state *s, const uint8_t *p, size_t n)
 	}
 }
 
-static int relink_ephemeral(void *arg, const struct znode *cn)
+struct eph_nodes {
+	struct znode **v;
+	size_t n, cap;
+};
+
+static int collect_ephemeral(void *arg, const struct znode *cn)
 {
-	struct state *s = arg;
-	struct znode *n = (struct znode *)cn;
-	if (!n->owner)
+	struct eph_nodes *e = arg;
+	if (!cn->owner)
 		return 0;
-	struct session *se = sessions_find(&s->sessions, n->owner);
-	if (!se) {
-		char path[COORD_MAX_PATH + 16];
-		tree_path(n, path, sizeof(path));
-		LOG_ERROR("snapshot: ephemeral node %s belongs to session 0x%016" PRIx64 ", which is not in the snapshot",
-			  path, n->owner);
-		return COORD_EPROTO;
+	if (e->n == e->cap) {
+		size_t c = e->cap ? e->cap * 2 : 64;
+		struct znode **p = realloc(e->v, c * sizeof(*p));
+		if (!p)
+			return COORD_ENOMEM;
+		e->v = p;
+		e->cap = c;
 	}
-	return session_eph_add(se, n);
+	e->v[e->n++] = (struct znode *)cn;
+	return 0;
+}
+
+static int by_ino(const void *a, const void *b)
+{
+	uint64_t x = (*(struct znode *const *)a)->ino, y = (*(struct znode *const *)b)->ino;
+	return x < y ? -1 : x > y;
 }
 
 int state_load_done(struct state *s)
@@ -498,5 +524,26 @@ int state_load_done(struct state *s)
 		LOG_ERROR("snapshot: the closing record is missing");
 		return COORD_EPROTO;
 	}
-	return tree_walk(s->tree.root, relink_ephemeral, s);
+	/* Re-link each session's ephemeral nodes in creation (inode) order, the order the members
+	 * that never restarted hold them in, so a close deletes them in the same order everywhere. */
+	struct eph_nodes e = {0};
+	int rc = tree_walk(s->tree.root, collect_ephemeral, &e);
+	if (!rc && e.n)
+		qsort(e.v, e.n, sizeof(*e.v), by_ino);
+	for (size_t i = 0; !rc && i < e.n; i++) {
+		struct znode *n = e.v[i];
+		struct session *se = sessions_find(&s->sessions, n->owner);
+		if (!se) {
+			char path[COORD_MAX_PATH + 16];
+			tree_path(n, path, sizeof(path));
+			LOG_ERROR("snapshot: ephemeral node %s belongs to session 0x%016" PRIx64 ", which is not in the snapshot",
+				  path, n->owner);
+			rc = COORD_EPROTO;
+		} else {
+			rc = session_eph_add(se, n);
+		}
+	}
+	free(e.v);
+	return rc;
 }
+

@@ -127,8 +127,15 @@ int watch_add(struct watch_mgr *wm, uint64_t session, const char *path, size_t l
 	if (e->nsubs == e->csubs) {
 		uint32_t c = e->csubs ? e->csubs * 2 : 2;
 		struct wsub *s = realloc(e->subs, c * sizeof(*s));
-		if (!s)
+		if (!s) {
+			if (!e->nsubs) { /* just made: do not leave an empty entry behind */
+				struct wentry **q = find(wm, path, len, h);
+				*q = e->next;
+				entry_free(e);
+				wm->nentries--;
+			}
 			return COORD_ENOMEM;
+		}
 		e->subs = s;
 		e->csubs = c;
 	}

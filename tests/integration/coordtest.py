@@ -236,8 +236,8 @@ class Server:
                 self.wait_ready(timeout)
                 return self
             except ServerError:
-                if (not self.fixed_port and self.proc.poll() is not None and self.starts == attempt + 1
-                        and "cannot listen" in self.log_text()):
+                if (not self.fixed_port and self.proc.poll() is not None
+                        and "cannot listen" in self.log_since_start()):
                     self.port = None  # lost a race for the port: pick another
                     continue
                 raise
@@ -422,11 +422,12 @@ def read_line(f, timeout, what="a line"):
 class Watcher:
     """`coordctl watch [-r] [-n COUNT] PATH` in the background, armed when started."""
 
-    def __init__(self, procs, hosts, path, recursive=False, count=None, timeout=10.0, log_level=None):
+    def __init__(self, procs, hosts, path, recursive=False, count=None, timeout=10.0, log_level=None,
+                 timeout_ms=None):
         args = ["watch"] + (["-r"] if recursive else []) + (["-n", str(count)] if count else []) + [path]
         env = dict(os.environ, COORD_LOG_LEVEL=log_level) if log_level else None
-        self.proc = procs.spawn(coordctl_argv(hosts, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=env)
+        self.proc = procs.spawn(coordctl_argv(hosts, *args, timeout_ms=timeout_ms), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env)
         self.wait_stderr(lambda l: l.strip() == "watching %s" % path, timeout,
                          "coordctl watch to say it is watching")
 

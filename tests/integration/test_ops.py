@@ -486,9 +486,8 @@ def test_multi_with_one_failing_op_changes_nothing_and_exits_with_its_code(h, ba
     check_failed_multi(h, ["create /new1 a", "set /keep changed", bad], code, 3)
 
 
-# BUG (server/state.c apply_multi): when the failing op is not the last, the reply gives the ops
-# after it sub-op 0, which the client refuses as malformed: coordctl exits 8 "malformed message"
-# instead of the failing op's code. The all-or-nothing part holds.
+# Regression: the reply once gave the ops after the failing one sub-op 0, which the client refused
+# as malformed (coordctl exit 8 instead of the failing op's code).
 def test_multi_failing_before_its_last_op_exits_with_the_failing_ops_code(h):
     check_failed_multi(h, ["create /new1 a", "set /missing x", "create /new2 b"], EX_NONODE, 2)
 

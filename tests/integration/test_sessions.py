@@ -139,3 +139,39 @@ def test_ephemeral_of_a_holder_that_died_with_the_server_goes_after_restart(srv,
     # the session was restored with the tree; nobody resumes it, so it expires
     wait_until(lambda: not exists(h, path), TIMEOUT_MS / 1000 + 1.0 - (time.monotonic() - restarted),
                interval=0.05, what="the dead session's node to go after the restart")
+
+
+def test_holder_cut_off_past_its_timeout_loses_its_node_and_exits_7(srv, procs):
+    from coordtest import Proxy
+    px = Proxy(srv.port)
+    try:
+        p, path = hold(procs, px.hosts, "/eph")
+        px.block()
+        wait_until(lambda: not exists(srv.hosts, path), TIMEOUT_MS / 1000 + 1.0, interval=0.05,
+                   what="the cut-off holder's node to go")
+        px.unblock()
+        # back in touch, the holder learns its session expired, says so and exits 7
+        assert p.wait(15) == 7
+        assert "expired" in p.stderr.read().decode()
+        assert not exists(srv.hosts, path)
+    finally:
+        px.close()
+
+
+def test_watcher_whose_session_expires_says_so_and_exits_7(srv, procs):
+    from coordtest import Proxy, Watcher
+    px = Proxy(srv.port)
+    try:
+        w = Watcher(procs, px.hosts, "/w", timeout_ms=TIMEOUT_MS)
+        ok(srv.hosts, "create", "/w")
+        assert w.next_event()[:2] == ("created", "/w")
+        px.block()
+        # the server expires the session after its timeout; then the watcher is let back in
+        wait_until(lambda: "coordfs_session_count\t0" in ok(srv.hosts, "mntr"), TIMEOUT_MS / 1000 + 1.0,
+                   interval=0.05,
+                   what="the watcher's session to expire")
+        px.unblock()
+        assert w.proc.wait(15) == 7
+        assert "expired" in w.proc.stderr.read().decode()
+    finally:
+        px.close()

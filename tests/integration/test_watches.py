@@ -190,9 +190,8 @@ def test_change_made_while_the_watcher_was_away_is_reported_after_a_server_resta
         "the change at zxid %#x was lost: events %s" % (missed, evs)
 
 
-# BUG (mount-helpers/coordctl.c event_name): an overflow event (type 5: "events may have been lost,
-# re-read") is printed as "unknown PATH 0x..." instead of "overflow PATH 0x..." (DESIGN.md's
-# poll-file word; coordctl watch --help lists no way to tell it apart).
+# Regression: coordctl once printed an overflow event (type 5: "events may have been lost,
+# re-read") as "unknown PATH 0x..." instead of DESIGN.md's "overflow".
 def test_watch_prints_overflow_when_the_server_could_not_keep_every_missed_event(make_server, procs,
                                                                                   proxy_to):
     srv = make_server()
