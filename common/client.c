@@ -909,6 +909,9 @@ static void expire(struct coord_client *c, const char *why)
 	free_addrs(c);
 	c->phase = PH_DEAD;
 	pthread_mutex_lock(&c->mu);
+	/* Refuse new requests before failing the pending ones: a request queued after the take
+	 * below would never be sent (PH_DEAD) nor failed, and its caller would wait forever. */
+	c->state = COORD_STATE_EXPIRED;
 	struct coord_pending *all = coord_pq_take_all(&c->pq);
 	c->open_err = COORD_ESESSIONEXPIRED;
 	snprintf(c->open_msg, sizeof(c->open_msg), "%s", why);
