@@ -272,7 +272,7 @@ static void *inval_main(void *arg)
 	return NULL;
 }
 
-int inval_start(struct coordfs *fs)
+int inval_init(struct coordfs *fs)
 {
 	struct inval *iv = calloc(1, sizeof(*iv));
 	if (!iv)
@@ -280,6 +280,12 @@ int inval_start(struct coordfs *fs)
 	pthread_mutex_init(&iv->qmu, NULL);
 	pthread_cond_init(&iv->cv, NULL);
 	fs->inval = iv;
+	return 0;
+}
+
+int inval_start(struct coordfs *fs)
+{
+	struct inval *iv = fs->inval;
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);

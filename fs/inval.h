@@ -26,6 +26,9 @@ struct notice {
 	char *name;            /* NOTE_ENTRY: malloc'd */
 };
 
+/* Set up the queue (before the session: events may come before the mount); -errno on failure. */
+int inval_init(struct coordfs *fs);
+/* Start the thread once fs->se is mounted; what was queued before is sent then. */
 int inval_start(struct coordfs *fs);
 /* Stop the thread (pending batches are dropped). */
 void inval_stop(struct coordfs *fs);

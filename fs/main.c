@@ -179,7 +179,7 @@ static int fs_init(struct coordfs *fs)
 	fs->epoch = 1;
 	fs->it = itable_new();
 	fs->watch = pollset_new(fs);
-	if (!fs->it || !fs->watch)
+	if (!fs->it || !fs->watch || inval_init(fs))
 		return -ENOMEM;
 	struct inode *root = inode_obtain(fs->it, FUSE_ROOT_ID_VALUE, COORD_KIND_DIR);
 	if (!root)

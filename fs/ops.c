@@ -232,6 +232,29 @@ static void reply_special_entry(fuse_req_t req, struct coordfs *fs, int id)
 }
 
 /*
+ * Give `in` the name (parent, name). If it had another name, the node moved (on another host, or
+ * names were exchanged) and the kernel may still resolve the old name to it: that name goes.
+ * fs->mu held.
+ */
+static void relink(struct coordfs *fs, struct inode *in, uint64_t parent, const char *name)
+{
+	size_t len = strlen(name);
+	if (in->d && !(in->d->parent == parent && in->d->len == len && !memcmp(in->d->name, name, len))) {
+		struct notice *nv = malloc(sizeof(*nv));
+		char *old = strdup(in->d->name);
+		if (nv && old) {
+			nv[0] = (struct notice){NOTE_ENTRY, in->d->parent, old};
+			in->kern_queued = inval_queue(fs, nv, 1, 0, NULL, 0, NULL);
+		} else {
+			free(nv);
+			free(old);
+			inval_queue_flush(fs, NULL);
+		}
+	}
+	inode_link(fs->it, in, parent, name, len);
+}
+
+/*
  * The kernel now refers to st->ino by (parent, name): make it the inode's name, count the lookup,
  * and reply. A reply the cache does not vouch for gets timeout 0. `s` is the snapshot the stat
  * was read at (NULL: it comes from this mount's own write, which the event already announced).
@@ -258,7 +281,7 @@ static void reply_new_entry(fuse_req_t req, struct coordfs *fs, uint64_t parent,
 		s = &own;
 	int ok = cache_accept_name(fs, dir, st, s);
 	if (!in->d || ok)
-		inode_link(fs->it, in, parent, name, strlen(name));
+		relink(fs, in, parent, name);
 	if (ok)
 		cache_fill_stat(fs, in, st, s);
 	in->nlookup++;
@@ -554,8 +577,8 @@ static void do_create(fuse_req_t req, fuse_ino_t parent, const char *name, int d
 		}
 		pthread_mutex_lock(&fs->mu);
 		struct inode *in = inode_obtain(fs->it, st.ino, st.kind);
-		if (in && !in->d)
-			inode_link(fs->it, in, parent, name, strlen(name));
+		if (in)
+			relink(fs, in, parent, name);
 		if (in)
 			in->nlookup++; /* held across handle_open so the inode stays; given back below */
 		pthread_mutex_unlock(&fs->mu);
