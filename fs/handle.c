@@ -130,7 +130,8 @@ int handle_open(struct coordfs *fs, uint64_t ino, int flags, int created, const 
 	int acc = flags & O_ACCMODE;
 	h->readable = acc != O_WRONLY;
 	h->writable = acc != O_RDONLY;
-	h->max = session_max_data(fs);
+	if (h->writable)
+		h->max = session_max_data(fs);
 	int rc = 0;
 	if (!h->writable) {
 		rc = fetch_blob(fs, ino, &h->blob, &h->st);

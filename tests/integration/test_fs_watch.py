@@ -204,3 +204,20 @@ def test_expired_after_the_daemon_was_stopped_past_its_session_timeout(make_serv
     assert "state connected" in m.sh("cat .session")
     m.sh("echo again > e/lock2")
     assert ctl(server, "get", "/e/lock2") == "again\n"
+
+
+def test_disconnected_and_reconnected_across_a_server_restart(make_server, mount):
+    server = make_server(tickTime=500)
+    m = mount(server, session_timeout=10)
+    m.sh("echo before > f")
+    r = subprocess.Popen(["bash", "-c", "exec 3<>.watch; echo '/f' >&3; echo READY; "
+                                        "while read -r ev rest <&3; do echo $ev; [ $ev = changed ] && break; done"],
+                         cwd=str(m.path), stdout=subprocess.PIPE, text=True)
+    assert r.stdout.readline() == "READY\n"
+    server.restart()
+    # The session survived the restart; a change made on the server is announced after it.
+    ctl(server, "set", "/f", "after")
+    out, _ = r.communicate(timeout=30)
+    lines = out.split()
+    assert lines[0] == "disconnected" and "reconnected" in lines and lines[-1] == "changed", lines
+    assert m.sh("cat f") == "after"
