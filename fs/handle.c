@@ -385,7 +385,7 @@ int handle_commit(struct coordfs *fs, struct handle *h, int at_close)
 		rc = remote_set(fs, path, h->buf, h->len, h->mode == W_CHECKED ? h->version : -1, &st);
 	if (rc) {
 		h->err = coord_errno(rc);
-		LOG_DEBUG("commit of %s failed: %s", path, coord_last_error());
+		LOG_DEBUG("commit of %s failed: %s", path, remote_last_error());
 		committing(fs, h->ino, -1);
 		pthread_mutex_unlock(&h->mu);
 		return h->err;

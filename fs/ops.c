@@ -740,8 +740,6 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		other = td->ino;
 	pthread_mutex_unlock(&fs->mu);
 	struct coord_stat st;
-	int epoch_before = 0;
-	(void)epoch_before;
 	uint64_t epoch = fs_epoch(fs);
 	int rc = remote_rename(fs, from, to, cflags, &st);
 	if (rc == COORD_ENOTEMPTY) {

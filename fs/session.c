@@ -37,7 +37,7 @@ struct session {
 	struct sclient *cur;
 	int recovering;             /* cur expired; a new session is being opened */
 	int wake;                   /* the recovery thread has work */
-	int stopping;
+	atomic_int stopping;
 	pthread_t th;
 	int th_started;
 };
@@ -332,6 +332,113 @@ uint32_t session_max_data(struct coordfs *fs)
 
 /* ---- calls ---- */
 
+/*
+ * Every call is a coord_submit and a wait of our own, rather than the library's blocking
+ * conveniences: while no server can be reached a request stays pending (it is resent, applied
+ * once, when one answers), and the library would wait for ever. Our wait gives up when the mount
+ * is going away, so an unmount or SIGTERM never hangs on an unreachable ensemble; the abandoned
+ * request's reply, if it ever comes, is dropped.
+ */
+struct waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done, refs;
+	struct coord_result res;
+};
+
+static _Thread_local char last_error[256];
+
+const char *remote_last_error(void) { return last_error; }
+
+static void waiter_put(struct waiter *w)
+{
+	/* w->mu held */
+	int last = --w->refs == 0;
+	pthread_mutex_unlock(&w->mu);
+	if (last) {
+		coord_result_free(&w->res);
+		pthread_mutex_destroy(&w->mu);
+		pthread_cond_destroy(&w->cv);
+		free(w);
+	}
+}
+
+static void waiter_done(void *arg, struct coord_result *r)
+{
+	struct waiter *w = arg;
+	pthread_mutex_lock(&w->mu);
+	w->res = *r; /* the reply's slices point into r->frame, which moves with it */
+	free(r);
+	w->done = 1;
+	pthread_cond_signal(&w->cv);
+	waiter_put(w);
+}
+
+static int going_away(struct coordfs *fs)
+{
+	return (fs->se && fuse_session_exited(fs->se)) || fs->sess->stopping;
+}
+
+/* Send req and wait for its reply into *res (free it with coord_result_free). Returns res->err. */
+static int rcall(struct coordfs *fs, struct coord_client *c, const struct coord_req *req, struct coord_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	res->rep.fail_index = -1;
+	struct waiter *w = calloc(1, sizeof(*w));
+	if (!w) {
+		res->err = COORD_ENOMEM;
+		snprintf(last_error, sizeof(last_error), "out of memory");
+		return res->err;
+	}
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	w->refs = 2;
+	int rc = coord_submit(c, req, waiter_done, w);
+	if (rc) {
+		pthread_mutex_destroy(&w->mu);
+		pthread_cond_destroy(&w->cv);
+		free(w);
+		res->err = rc;
+		snprintf(last_error, sizeof(last_error), "%s", coord_strerror(rc));
+		return rc;
+	}
+	pthread_mutex_lock(&w->mu);
+	while (!w->done) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 250 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+		if (!w->done && going_away(fs)) {
+			waiter_put(w);
+			res->err = COORD_ECLOSING;
+			snprintf(last_error, sizeof(last_error), "the mount is going away");
+			return res->err;
+		}
+	}
+	*res = w->res;
+	memset(&w->res, 0, sizeof(w->res));
+	waiter_put(w);
+	snprintf(last_error, sizeof(last_error), "%s", res->msg);
+	return res->err;
+}
+
+static void rq(struct coord_req *r, uint8_t op, const char *path)
+{
+	memset(r, 0, sizeof(*r));
+	r->op = op;
+	r->version = -1;
+	if (path)
+		r->path = slice_str(path);
+}
+
 static void take_snap(struct coordfs *fs, struct sclient *sc, struct snap *s)
 {
 	if (!s)
@@ -340,115 +447,250 @@ static void take_snap(struct coordfs *fs, struct sclient *sc, struct snap *s)
 	s->zxid = coord_client_last_zxid(sc->c);
 }
 
-#define NO_CLIENT(rc) ((rc) = COORD_ECONNLOSS)
-
-/* Run a read twice at most: again on the new session when the old one expired under it. */
-#define READ_CALL(fs, s, expr)                                                            \
-	do {                                                                              \
-		for (int try_ = 0; try_ < 2; try_++) {                                    \
-			struct sclient *sc = sget(fs);                                    \
-			if (!sc) {                                                        \
-				NO_CLIENT(rc);                                            \
-				break;                                                    \
-			}                                                                 \
-			take_snap(fs, sc, s);                                             \
-			struct coord_client *c = sc->c;                                   \
-			rc = (expr);                                                      \
-			sput(fs, sc);                                                     \
-			if (rc != COORD_ESESSIONEXPIRED)                                  \
-				break;                                                    \
-		}                                                                         \
-	} while (0)
-
-#define WRITE_CALL(fs, expr)                   \
-	do {                                   \
-		struct sclient *sc = sget(fs); \
-		if (!sc) {                     \
-			NO_CLIENT(rc);         \
-			break;                 \
-		}                              \
-		struct coord_client *c = sc->c; \
-		rc = (expr);                   \
-		sput(fs, sc);                  \
-	} while (0)
+/* One call on the current client; reads (retry) go again on the new session when the old one
+ * expired under them. */
+static int call(struct coordfs *fs, const struct coord_req *req, struct coord_result *res, struct snap *s, int retry)
+{
+	int rc = COORD_ECONNLOSS;
+	for (int attempt = 0; attempt < (retry ? 2 : 1); attempt++) {
+		struct sclient *sc = sget(fs);
+		if (!sc) {
+			memset(res, 0, sizeof(*res));
+			res->err = rc = COORD_ECONNLOSS;
+			break;
+		}
+		take_snap(fs, sc, s);
+		rc = rcall(fs, sc->c, req, res);
+		sput(fs, sc);
+		if (rc != COORD_ESESSIONEXPIRED)
+			break;
+		coord_result_free(res);
+	}
+	return rc;
+}
 
 int remote_exists(struct coordfs *fs, const char *path, struct coord_stat *st, struct snap *s)
 {
-	int rc;
-	READ_CALL(fs, s, coord_exists(c, path, 0, st));
+	struct coord_req r;
+	struct coord_result res;
+	rq(&r, COORD_OP_EXISTS, path);
+	int rc = call(fs, &r, &res, s, 1);
+	if (rc == COORD_OK && st)
+		*st = res.rep.stat;
+	coord_result_free(&res);
 	return rc;
 }
 
 int remote_get(struct coordfs *fs, const char *path, void **data, size_t *len, struct coord_stat *st,
 	       struct snap *s)
 {
-	int rc;
-	READ_CALL(fs, s, coord_get(c, path, 0, data, len, st));
+	struct coord_req r;
+	struct coord_result res;
+	rq(&r, COORD_OP_GET, path);
+	int rc = call(fs, &r, &res, s, 1);
+	if (rc == COORD_OK) {
+		if (st)
+			*st = res.rep.stat;
+		if (len)
+			*len = res.rep.data.len;
+		if (data) {
+			char *d = malloc((size_t)res.rep.data.len + 1);
+			if (!d) {
+				rc = COORD_ENOMEM;
+			} else {
+				if (res.rep.data.len)
+					memcpy(d, res.rep.data.p, res.rep.data.len);
+				d[res.rep.data.len] = 0;
+				*data = d;
+			}
+		}
+	}
+	coord_result_free(&res);
 	return rc;
 }
 
+/*
+ * Every child name, page by page. Pages are separate reads: when the child list changes between
+ * them (the directory's cversion moves), start over once, as coord_list does. The snapshot is
+ * the first page's.
+ */
 int remote_list(struct coordfs *fs, const char *path, char ***names, size_t *count, struct coord_stat *st,
 		struct snap *s)
 {
-	int rc;
-	READ_CALL(fs, s, coord_list(c, path, 0, names, count, st));
-	return rc;
+	for (int pass = 0;; pass++) {
+		char **v = NULL;
+		size_t n = 0, cap = 0;
+		char *after = NULL;
+		struct coord_stat first;
+		int rc = COORD_OK, moved = 0;
+		for (int page = 0;; page++) {
+			struct coord_req r;
+			struct coord_result res;
+			rq(&r, COORD_OP_LIST, path);
+			r.after = slice_str(after ? after : "");
+			rc = call(fs, &r, &res, page == 0 ? s : NULL, 1);
+			if (rc) {
+				coord_result_free(&res);
+				break;
+			}
+			if (page == 0)
+				first = res.rep.stat;
+			else if (res.rep.stat.cversion != first.cversion)
+				moved = 1;
+			const uint8_t *p = res.rep.names.p, *end = p + res.rep.names.len;
+			uint32_t got = 0;
+			while (p < end && got < res.rep.count) {
+				const uint8_t *z = memchr(p, 0, (size_t)(end - p));
+				size_t nl = z ? (size_t)(z - p) : (size_t)(end - p);
+				if (n == cap) {
+					size_t nc = cap ? cap * 2 : 64;
+					char **nv = realloc(v, nc * sizeof(*nv));
+					if (!nv) {
+						rc = COORD_ENOMEM;
+						break;
+					}
+					v = nv;
+					cap = nc;
+				}
+				if (!(v[n] = malloc(nl + 1))) {
+					rc = COORD_ENOMEM;
+					break;
+				}
+				memcpy(v[n], p, nl);
+				v[n++][nl] = 0;
+				p += nl + 1;
+				got++;
+			}
+			int more = res.rep.more && got > 0;
+			if (res.rep.more && got == 0 && !rc) {
+				rc = COORD_EPROTO;
+				snprintf(last_error, sizeof(last_error), "list of %s: more names promised, none sent", path);
+			}
+			coord_result_free(&res);
+			if (rc || !more || moved)
+				break;
+			free(after);
+			after = strdup(v[n - 1]);
+			if (!after) {
+				rc = COORD_ENOMEM;
+				break;
+			}
+		}
+		free(after);
+		if (rc || (moved && pass == 0)) {
+			coord_names_free(v, n);
+			if (rc)
+				return rc;
+			continue;
+		}
+		if (!v && !(v = calloc(1, sizeof(*v))))
+			return COORD_ENOMEM;
+		*names = v;
+		*count = n;
+		if (st)
+			*st = first;
+		return COORD_OK;
+	}
 }
 
 int remote_sync(struct coordfs *fs, const char *path)
 {
-	int rc;
-	READ_CALL(fs, (struct snap *)NULL, coord_sync(c, path));
+	struct coord_req r;
+	struct coord_result res;
+	rq(&r, COORD_OP_SYNC, path);
+	int rc = call(fs, &r, &res, NULL, 1);
+	coord_result_free(&res);
 	return rc;
 }
 
 int remote_admin(struct coordfs *fs, const char *word, char **text)
 {
-	int rc;
-	READ_CALL(fs, (struct snap *)NULL, coord_admin(c, word, text));
+	struct coord_req r;
+	struct coord_result res;
+	rq(&r, COORD_OP_ADMIN, NULL);
+	r.word = slice_str(word);
+	int rc = call(fs, &r, &res, NULL, 1);
+	if (rc == COORD_OK) {
+		*text = slice_dup(res.rep.data);
+		if (!*text)
+			rc = COORD_ENOMEM;
+	}
+	coord_result_free(&res);
 	return rc;
 }
 
 int remote_create(struct coordfs *fs, const char *path, const void *data, size_t len, uint32_t flags,
 		  uint8_t policy, char **created, struct coord_stat *st)
 {
-	int rc;
-	WRITE_CALL(fs, coord_create(c, path, data, len, flags, policy, created, st));
+	struct coord_req r;
+	struct coord_result res;
+	rq(&r, COORD_OP_CREATE, path);
+	r.data = slice_of(data, len);
+	r.flags = flags;
+	r.policy = policy;
+	int rc = call(fs, &r, &res, NULL, 0);
+	if (rc == COORD_OK) {
+		if (st)
+			*st = res.rep.stat;
+		if (created && !(*created = slice_dup(res.rep.path)))
+			rc = COORD_ENOMEM;
+	}
+	coord_result_free(&res);
+	return rc;
+}
+
+static int write_op(struct coordfs *fs, uint8_t op, const char *path, const void *data, size_t len,
+		    int32_t version, struct coord_stat *st)
+{
+	struct coord_req r;
+	struct coord_result res;
+	rq(&r, op, path);
+	r.data = slice_of(data, len);
+	r.version = version;
+	int rc = call(fs, &r, &res, NULL, 0);
+	if (rc == COORD_OK && st)
+		*st = res.rep.stat;
+	coord_result_free(&res);
 	return rc;
 }
 
 int remote_set(struct coordfs *fs, const char *path, const void *data, size_t len, int32_t version,
 	       struct coord_stat *st)
 {
-	int rc;
-	WRITE_CALL(fs, coord_set(c, path, data, len, version, st));
-	return rc;
+	return write_op(fs, COORD_OP_SET, path, data, len, version, st);
 }
 
 int remote_append(struct coordfs *fs, const char *path, const void *data, size_t len, struct coord_stat *st)
 {
-	int rc;
-	WRITE_CALL(fs, coord_append(c, path, data, len, st));
-	return rc;
+	return write_op(fs, COORD_OP_APPEND, path, data, len, -1, st);
 }
 
 int remote_delete(struct coordfs *fs, const char *path, int32_t version)
 {
-	int rc;
-	WRITE_CALL(fs, coord_delete(c, path, version));
-	return rc;
+	return write_op(fs, COORD_OP_DELETE, path, NULL, 0, version, NULL);
 }
 
 int remote_rename(struct coordfs *fs, const char *from, const char *to, uint32_t flags, struct coord_stat *st)
 {
-	int rc;
-	WRITE_CALL(fs, coord_rename(c, from, to, flags, st));
+	struct coord_req r;
+	struct coord_result res;
+	rq(&r, COORD_OP_RENAME, from);
+	r.path2 = slice_str(to);
+	r.flags = flags;
+	int rc = call(fs, &r, &res, NULL, 0);
+	if (rc == COORD_OK && st)
+		*st = res.rep.stat;
+	coord_result_free(&res);
 	return rc;
 }
 
 int remote_setpolicy(struct coordfs *fs, const char *path, uint8_t policy)
 {
-	int rc;
-	WRITE_CALL(fs, coord_setpolicy(c, path, policy));
+	struct coord_req r;
+	struct coord_result res;
+	rq(&r, COORD_OP_SETPOLICY, path);
+	r.policy = policy;
+	int rc = call(fs, &r, &res, NULL, 0);
+	coord_result_free(&res);
 	return rc;
 }

@@ -46,6 +46,9 @@ int remote_setpolicy(struct coordfs *fs, const char *path, uint8_t policy);
 int remote_sync(struct coordfs *fs, const char *path);
 int remote_admin(struct coordfs *fs, const char *word, char **text);
 
+/* This thread's last remote_* error text, for logs. */
+const char *remote_last_error(void);
+
 /* The current epoch (takes fs->mu). */
 uint64_t fs_epoch(struct coordfs *fs);
 

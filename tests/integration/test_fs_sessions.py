@@ -148,3 +148,21 @@ def test_sigterm_unmounts_and_closes_the_session(make_server, mount):
     assert m1.proc.wait(15) == 0
     assert not mounted(m1.path)
     coordtest.wait_until(lambda: not exists(server, "/e/x"), 5, what="the ephemeral node to go")
+
+
+def test_stopping_the_mount_does_not_hang_on_an_unreachable_ensemble(make_server, mount):
+    server = make_server(tickTime=500)
+    m = mount(server, session_timeout=10)
+    coordtest.ok(server.hosts, "create", "/cold", "x")  # not in the mount's caches yet
+    server.kill()
+    reader = subprocess.Popen(["cat", m.p("cold")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    coordtest.wait_until(lambda: "fuse" in open("/proc/%d/wchan" % reader.pid).read()
+                         or "request_wait" in open("/proc/%d/wchan" % reader.pid).read(), 10,
+                         what="cat to wait on the mount")
+    t0 = time.monotonic()
+    m.proc.terminate()
+    m.proc.wait(15)
+    assert time.monotonic() - t0 < 10
+    assert reader.wait(15) != 0  # the read fails rather than hanging
+    m.cleanup_dead()
+    assert not mounted(m.path)
