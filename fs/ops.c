@@ -592,6 +592,8 @@ static void do_create(fuse_req_t req, fuse_ino_t parent, const char *name, int d
 		in = inode_get(fs->it, st.ino);
 		if (in && in->nlookup)
 			in->nlookup--;
+		if (in && orc)
+			inode_maybe_drop(fs->it, in);
 		pthread_mutex_unlock(&fs->mu);
 		if (orc) {
 			fuse_reply_err(req, -orc);
@@ -641,6 +643,8 @@ static void do_create(fuse_req_t req, fuse_ino_t parent, const char *name, int d
 			in = inode_get(fs->it, st.ino);
 			if (in && in->nlookup)
 				in->nlookup--;
+			if (in)
+				inode_maybe_drop(fs->it, in);
 			pthread_mutex_unlock(&fs->mu);
 			free(created);
 			fuse_reply_err(req, -orc);
