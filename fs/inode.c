@@ -139,6 +139,18 @@ void inode_maybe_drop(struct itable *t, struct inode *in)
 	free(in);
 }
 
+void inode_sweep(struct itable *t)
+{
+	for (size_t i = 0; i < t->nib; i++) {
+		struct inode *in = t->ib[i];
+		while (in) {
+			struct inode *next = in->hnext;
+			inode_maybe_drop(t, in);
+			in = next;
+		}
+	}
+}
+
 void inode_each(struct itable *t, void (*fn)(void *arg, struct inode *in), void *arg)
 {
 	for (size_t i = 0; i < t->nib; i++)

@@ -89,6 +89,8 @@ struct inode *inode_obtain(struct itable *t, uint64_t ino, uint8_t kind);
 /* Drop it when nothing refers to it any more (nlookup == 0, nopen == 0; never the root). */
 void inode_maybe_drop(struct itable *t, struct inode *in);
 size_t inode_count(const struct itable *t);
+/* Drop every inode nothing refers to (stats fetched ahead for a directory listing). */
+void inode_sweep(struct itable *t);
 /* Call fn for every inode / every dentry (fn must not add or remove). */
 void inode_each(struct itable *t, void (*fn)(void *arg, struct inode *in), void *arg);
 void dentry_each(struct itable *t, void (*fn)(void *arg, struct dentry *d), void *arg);

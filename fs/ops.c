@@ -983,6 +983,75 @@ static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, s
 
 /* ---- directories ---- */
 
+#define PREFETCH_MAX 20000    /* children whose stats a listing fetches ahead, at most */
+#define PREFETCH_SWEEP 100000 /* inodes in the table before unreferenced ones are swept */
+
+/*
+ * `ls -l`, `find` and `rm -r` want every child's attributes right after the listing: ask for all
+ * of them at once (pipelined) instead of one lookup, one round trip, at a time. They go into the
+ * daemon's cache (and straight to the kernel through readdirplus).
+ */
+static void prefetch_stats(struct coordfs *fs, fuse_ino_t ino, struct names *kids)
+{
+	if (!kids->n || kids->n > PREFETCH_MAX)
+		return;
+	char dir[PATHBUF];
+	int dl = ops_path(fs, ino, dir, sizeof(dir));
+	if (dl < 0)
+		return;
+	char **paths = calloc(kids->n, sizeof(*paths));
+	size_t *which = calloc(kids->n, sizeof(*which));
+	size_t n = 0;
+	if (!paths || !which)
+		goto out;
+	pthread_mutex_lock(&fs->mu);
+	if (inode_count(fs->it) > PREFETCH_SWEEP)
+		inode_sweep(fs->it);
+	for (size_t i = 0; i < kids->n; i++) {
+		const char *name = kids->v[i];
+		struct dentry *d = dentry_find(fs->it, ino, name, strlen(name));
+		struct inode *in = d && d->ino ? inode_get(fs->it, d->ino) : NULL;
+		if (in && cache_stat_valid(fs, in))
+			continue;
+		size_t need = (size_t)dl + strlen(name) + 2;
+		if (need > COORD_MAX_PATH + 1 || !(paths[n] = malloc(need)))
+			continue;
+		size_t at = (size_t)dl;
+		memcpy(paths[n], dir, at);
+		if (dl != 1)
+			paths[n][at++] = '/';
+		memcpy(paths[n] + at, name, strlen(name) + 1);
+		which[n++] = i;
+	}
+	pthread_mutex_unlock(&fs->mu);
+	if (!n)
+		goto out;
+	struct coord_stat *sts = calloc(n, sizeof(*sts));
+	int *errs = calloc(n, sizeof(*errs));
+	struct snap s;
+	if (sts && errs && remote_exists_many(fs, paths, n, sts, errs, &s) == COORD_OK) {
+		pthread_mutex_lock(&fs->mu);
+		struct inode *d = inode_get(fs->it, ino);
+		for (size_t k = 0; d && k < n; k++) {
+			if (errs[k] != COORD_OK || !cache_accept_name(fs, d, &sts[k], &s))
+				continue;
+			struct inode *in = inode_obtain(fs->it, sts[k].ino, sts[k].kind);
+			if (!in)
+				break;
+			relink(fs, in, ino, kids->v[which[k]]);
+			cache_fill_stat(fs, in, &sts[k], &s);
+		}
+		pthread_mutex_unlock(&fs->mu);
+	}
+	free(sts);
+	free(errs);
+out:
+	for (size_t k = 0; k < n; k++)
+		free(paths[k]);
+	free(paths);
+	free(which);
+}
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct coordfs *fs = fs_of(req);
@@ -1032,6 +1101,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			cache_fill_kids(fs, in, &st, kids, &s);
 		pthread_mutex_unlock(&fs->mu);
 	}
+	prefetch_stats(fs, ino, kids);
 	struct handle *h = handle_new(H_DIR, ino);
 	if (!h) {
 		names_unref(kids);
@@ -1112,6 +1182,68 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 	free(buf);
 }
 
+/* readdir with each child's entry and attributes, when the daemon has them (else the kernel looks
+ * the name up itself). Each entry handed over counts as a lookup. */
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct coordfs *fs = fs_of(req);
+	struct handle *h = fh_of(fi);
+	if (!h || h->kind != H_DIR) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	char *buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	size_t used = 0;
+	int nspecial = ino == FUSE_ROOT_ID ? SPECIAL_COUNT - 1 : 0;
+	size_t total = 2 + (size_t)nspecial + h->kids->n;
+	pthread_rwlock_rdlock(&fs->reply_lock);
+	pthread_mutex_lock(&fs->mu);
+	struct inode *self = inode_get(fs->it, ino);
+	uint64_t parent_ino = self && self->d ? self->d->parent : FUSE_ROOT_ID;
+	for (size_t i = off < 0 ? 0 : (size_t)off; i < total; i++) {
+		struct fuse_entry_param e;
+		memset(&e, 0, sizeof(e));
+		const char *name;
+		struct inode *in = NULL;
+		if (i < 2) {
+			/* The kernel takes no lookup for "." and "..": no nodeid. */
+			name = i == 0 ? "." : "..";
+			e.attr.st_ino = i == 0 ? ino : parent_ino;
+			e.attr.st_mode = S_IFDIR;
+		} else if (i < 2 + (size_t)nspecial) {
+			int id = (int)(i - 1);
+			name = special_name(id);
+			e.ino = special_ino(id);
+			e.generation = 1;
+			special_attr(fs, id, &e.attr);
+			e.attr_timeout = e.entry_timeout = FS_CACHE_TIMEOUT;
+		} else {
+			name = h->kids->v[i - 2 - (size_t)nspecial];
+			struct dentry *d = dentry_find(fs->it, ino, name, strlen(name));
+			in = d && d->ino ? inode_get(fs->it, d->ino) : NULL;
+			if (in && cache_stat_valid(fs, in))
+				fill_entry(fs, &e, in, &in->st, 1);
+			else
+				in = NULL; /* the kernel will look it up */
+		}
+		size_t need = fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0);
+		if (used + need > size)
+			break;
+		fuse_add_direntry_plus(req, buf + used, size - used, name, &e, (off_t)(i + 1));
+		used += need;
+		if (in)
+			in->nlookup++;
+	}
+	pthread_mutex_unlock(&fs->mu);
+	fuse_reply_buf(req, buf, used);
+	pthread_rwlock_unlock(&fs->reply_lock);
+	free(buf);
+}
+
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	handle_free(fs_of(req), fh_of(fi));
@@ -1171,6 +1303,12 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV)
 		conn->want |= FUSE_CAP_HANDLE_KILLPRIV;
+	/* Listings hand the kernel the children's attributes when the daemon has them; the kernel
+	 * decides when that is worth it. */
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO)
+		conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
 	conn->max_write = 1u << 20;
 }
 
@@ -1208,6 +1346,7 @@ const struct fuse_lowlevel_ops coordfs_ops = {
 	.fsync = op_fsync,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
 	.releasedir = op_releasedir,
 	.fsyncdir = op_fsyncdir,
 	.statfs = op_statfs,

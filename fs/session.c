@@ -593,6 +593,123 @@ int remote_list(struct coordfs *fs, const char *path, char ***names, size_t *cou
 	}
 }
 
+struct batch {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int refs;                 /* 1 for the waiter + 1 per request in flight */
+	size_t inflight;
+	struct coord_stat *sts;   /* NULL once the waiter gave up */
+	int *errs;
+};
+
+struct batch_slot {
+	struct batch *b;
+	size_t i;
+};
+
+static void batch_put(struct batch *b)
+{
+	/* b->mu held */
+	int last = --b->refs == 0;
+	pthread_mutex_unlock(&b->mu);
+	if (last) {
+		pthread_mutex_destroy(&b->mu);
+		pthread_cond_destroy(&b->cv);
+		free(b);
+	}
+}
+
+static void batch_done(void *arg, struct coord_result *r)
+{
+	struct batch_slot *slot = arg;
+	struct batch *b = slot->b;
+	pthread_mutex_lock(&b->mu);
+	if (b->sts) {
+		b->errs[slot->i] = r->err;
+		if (r->err == COORD_OK)
+			b->sts[slot->i] = r->rep.stat;
+	}
+	b->inflight--;
+	pthread_cond_signal(&b->cv);
+	batch_put(b);
+	coord_result_free(r);
+	free(r);
+	free(slot);
+}
+
+#define BATCH_WINDOW 256
+
+int remote_exists_many(struct coordfs *fs, char **paths, size_t n, struct coord_stat *sts, int *errs,
+		       struct snap *s)
+{
+	struct sclient *sc = sget(fs);
+	if (!sc)
+		return COORD_ECONNLOSS;
+	take_snap(fs, sc, s);
+	struct batch *b = calloc(1, sizeof(*b));
+	if (!b) {
+		sput(fs, sc);
+		return COORD_ENOMEM;
+	}
+	pthread_mutex_init(&b->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&b->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	b->refs = 1;
+	b->sts = sts;
+	b->errs = errs;
+	int rc = COORD_OK;
+	pthread_mutex_lock(&b->mu);
+	for (size_t i = 0; i < n && rc == COORD_OK;) {
+		if (b->inflight >= BATCH_WINDOW) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+			if (going_away(fs))
+				rc = COORD_ECLOSING;
+			continue;
+		}
+		struct batch_slot *slot = malloc(sizeof(*slot));
+		if (!slot) {
+			rc = COORD_ENOMEM;
+			break;
+		}
+		slot->b = b;
+		slot->i = i;
+		struct coord_req r;
+		rq(&r, COORD_OP_EXISTS, paths[i]);
+		errs[i] = COORD_ECONNLOSS;
+		b->refs++;
+		b->inflight++;
+		pthread_mutex_unlock(&b->mu);
+		int src = coord_submit(sc->c, &r, batch_done, slot);
+		pthread_mutex_lock(&b->mu);
+		if (src) {
+			b->refs--;
+			b->inflight--;
+			free(slot);
+			rc = src;
+			break;
+		}
+		i++;
+	}
+	while (b->inflight && rc != COORD_ECLOSING) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+		if (b->inflight && going_away(fs))
+			rc = COORD_ECLOSING;
+	}
+	b->sts = NULL; /* late answers (after giving up) are dropped */
+	batch_put(b);
+	sput(fs, sc);
+	return rc;
+}
+
 int remote_sync(struct coordfs *fs, const char *path)
 {
 	struct coord_req r;

@@ -44,6 +44,13 @@ int remote_delete(struct coordfs *fs, const char *path, int32_t version);
 int remote_rename(struct coordfs *fs, const char *from, const char *to, uint32_t flags, struct coord_stat *st);
 int remote_setpolicy(struct coordfs *fs, const char *path, uint8_t policy);
 int remote_sync(struct coordfs *fs, const char *path);
+/*
+ * EXISTS of n paths, pipelined (a window of requests in flight): sts[i] and errs[i] get each
+ * answer. Returns COORD_OK once all answered, or the error that stopped the batch. One snapshot,
+ * taken before the first request, covers them all.
+ */
+int remote_exists_many(struct coordfs *fs, char **paths, size_t n, struct coord_stat *sts, int *errs,
+		       struct snap *s);
 int remote_admin(struct coordfs *fs, const char *word, char **text);
 
 /* This thread's last remote_* error text, for logs. */
