@@ -180,3 +180,25 @@ def test_exchange_on_another_mount_is_followed(server, mount):
         assert m1.sh("cat a b") == "BBBB\nAAAA\n"
     finally:
         w.close()
+
+
+def test_an_open_reader_keeps_its_version_while_new_opens_see_the_change(server, mount):
+    """A descriptor opened before a change reads the old version to its end (with the old size),
+    a new open after the event line reads the new one, and stat catches up when the old reader
+    closes."""
+    m1, m2 = mount(server), mount(server)
+    m2.sh("head -c 50000 /dev/zero | tr '\\0' o > f")
+    assert m1.sh("cat f") == "o" * 50000  # cached in m1's kernel
+    w = Watch(m1, "/f")
+    try:
+        old = open(m1.p("f"), "rb")
+        assert old.read(10) == b"o" * 10
+        m2.sh("head -c 20000 /dev/zero | tr '\\0' n > f")
+        w.wait_for(lambda l: l.startswith("changed /f "))
+        assert m1.sh("cat f") == "n" * 20000
+        assert old.read() == b"o" * 49990
+        old.close()
+        coordtest.wait_until(lambda: m1.sh("stat -c %s f").strip() == "20000", 10, what="stat to catch up")
+        assert m1.sh("cat f") == "n" * 20000
+    finally:
+        w.close()
