@@ -1333,10 +1333,41 @@ static void drain_peers(struct server *s)
 	}
 }
 
+/* A leader asked to stop hands leadership to its most up-to-date voter first, so the ensemble
+ * does not wait for an election timeout. Returns 1 while the hand-over is still under way. */
+static int hand_over(struct server *s, int64_t *deadline)
+{
+	if (s->standalone || !is_leader(s))
+		return 0;
+	int64_t now = mono_ns();
+	if (!*deadline) {
+		*deadline = now + 1000000000LL;
+		struct raft_status st;
+		raft_status(s->raft, &st);
+		int best = 0;
+		uint64_t match = 0;
+		for (int i = 0; i < st.npeers; i++) {
+			const struct coord_member *m = NULL;
+			for (int k = 0; k < s->cfg.nmembers; k++)
+				if (s->cfg.members[k].id == st.peers[i].id)
+					m = &s->cfg.members[k];
+			if (st.peers[i].id != st.id && m && !m->observer && st.peers[i].active && st.peers[i].match >= match) {
+				best = st.peers[i].id;
+				match = st.peers[i].match;
+			}
+		}
+		if (!best || raft_transfer(s->raft, best))
+			return 0;
+		LOG_INFO("stopping: handing leadership to member %d", best);
+	}
+	return now < *deadline;
+}
+
 int server_run(struct server *s)
 {
 	s->next_tick_ns = mono_ns() + s->tick_ns;
-	while (!s->stop) {
+	int64_t hand_over_deadline = 0;
+	while (!s->stop || hand_over(s, &hand_over_deadline)) {
 		zmq_pollitem_t it[2 + PEERS_MAX];
 		int n = 0;
 		it[n++] = (zmq_pollitem_t){s->sock, 0, ZMQ_POLLIN, 0};
