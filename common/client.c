@@ -1794,6 +1794,60 @@ int coord_get(struct coord_client *c, const char *path, int watch, void **data, 
 	return rc;
 }
 
+int coord_history(struct coord_client *c, const char *path, struct coord_hist **hist, uint32_t *n,
+		  struct coord_stat *st)
+{
+	struct coord_req req;
+	struct coord_result res;
+	req_init(&req, COORD_OP_HISTORY, path);
+	req.version = -1;
+	int rc = coord_call(c, &req, &res);
+	if (rc == COORD_OK) {
+		if (st)
+			*st = res.rep.stat;
+		struct coord_hist *h = malloc((res.rep.nhist ? res.rep.nhist : 1) * sizeof(*h));
+		if (!h) {
+			rc = local_fail(COORD_ENOMEM);
+		} else {
+			for (uint32_t i = 0; i < res.rep.nhist; i++)
+				coord_hist_at(&res.rep, i, &h[i]);
+			*hist = h;
+			*n = res.rep.nhist;
+		}
+	}
+	coord_result_free(&res);
+	return rc;
+}
+
+int coord_get_version(struct coord_client *c, const char *path, int32_t version, void **data, size_t *len,
+		      struct coord_hist *h)
+{
+	struct coord_req req;
+	struct coord_result res;
+	req_init(&req, COORD_OP_HISTORY, path);
+	req.version = version;
+	int rc = coord_call(c, &req, &res);
+	if (rc == COORD_OK) {
+		if (h && coord_hist_at(&res.rep, 0, h))
+			memset(h, 0, sizeof(*h));
+		if (len)
+			*len = res.rep.data.len;
+		if (data) {
+			char *d = malloc((size_t)res.rep.data.len + 1);
+			if (!d) {
+				rc = local_fail(COORD_ENOMEM);
+			} else {
+				if (res.rep.data.len)
+					memcpy(d, res.rep.data.p, res.rep.data.len);
+				d[res.rep.data.len] = '\0';
+				*data = d;
+			}
+		}
+	}
+	coord_result_free(&res);
+	return rc;
+}
+
 static int write_call(struct coord_client *c, uint8_t op, const char *path, const void *data, size_t len,
 		      int32_t version, struct coord_stat *st)
 {
