@@ -64,8 +64,8 @@ def make_server(tmp_path, procs, request):
             srv.start()
         return srv
     yield make
-    for srv in made:
-        srv.stop()
+    # Newest first: clients started after a server end while it still answers their CLOSE.
+    procs.stop_all()
     if not _test_failed(request):
         for srv in made:
             shutil.rmtree(srv.data_dir, ignore_errors=True)
