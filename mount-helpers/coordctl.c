@@ -308,8 +308,51 @@ static void on_signal(int sig)
 	errno = saved;
 }
 
+/*
+ * The library keeps a request pending across reconnects for as long as it takes (a mount must
+ * never get an ambiguous answer). A command line must end, though: once no server has answered
+ * for a whole session timeout the server has expired the session anyway, so the watchdog gives
+ * up with exit 7 and says the last operation may or may not have taken effect.
+ */
+static _Atomic int64_t lost_since; /* CLOCK_MONOTONIC ms when the session lost its server; 0: connected */
+static int negotiated_ms;
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *watchdog(void *arg)
+{
+	for (;;) {
+		usleep(100 * 1000);
+		int64_t t = lost_since;
+		if (t && mono_ms() - t > negotiated_ms) {
+			char msg[512];
+			int n = snprintf(msg, sizeof(msg),
+					 "coordctl: %s: connection lost: no server answered for %d ms; the session "
+					 "has expired (an operation in progress may or may not have taken effect)\n",
+					 cmd_name, negotiated_ms);
+			fflush(stdout);
+			if (write(STDERR_FILENO, msg, n > 0 && (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1) < 0) {
+				/* nothing more to say it with */
+			}
+			_exit(EX_CONN);
+		}
+	}
+	return NULL;
+}
+
 static void on_state(void *arg, int state)
 {
+	if (state == COORD_STATE_CONNECTING) {
+		if (!lost_since)
+			lost_since = mono_ms();
+	} else {
+		lost_since = 0;
+	}
 	unsigned char b = (unsigned char)state;
 	if (state_pipe[1] >= 0 && write(state_pipe[1], &b, 1) < 0) {
 		/* full: the main loop is behind; the state is read again there */
@@ -366,6 +409,10 @@ static int connect_session(struct coord_client **out)
 		fprintf(stderr, "coordctl: %s: cannot open a session with %s: %s\n", cmd_name, servers, err);
 		return rc == COORD_EBADARG ? EX_USAGE : exit_code(rc);
 	}
+	negotiated_ms = coord_client_timeout_ms(client);
+	pthread_t t;
+	if (pthread_create(&t, NULL, watchdog, NULL) == 0)
+		pthread_detach(t);
 	*out = client;
 	return 0;
 }
