@@ -766,6 +766,7 @@ static void try_send_connect(struct coord_client *c)
 struct sw_ctx {
 	struct coord_client *c;
 	struct buf lists[4];
+	uint64_t rel;   /* the newest zxid seen before this connection */
 	int err;
 };
 
@@ -774,9 +775,7 @@ static int sw_flush(struct sw_ctx *x)
 	struct coord_req req;
 	memset(&req, 0, sizeof(req));
 	req.op = COORD_OP_SETWATCHES;
-	pthread_mutex_lock(&x->c->mu);
-	req.last_zxid = x->c->last_zxid;
-	pthread_mutex_unlock(&x->c->mu);
+	req.last_zxid = x->rel;
 	req.data_watches = slice_of(x->lists[0].p, x->lists[0].len);
 	req.child_watches = slice_of(x->lists[1].p, x->lists[1].len);
 	req.persistent = slice_of(x->lists[2].p, x->lists[2].len);
@@ -806,13 +805,14 @@ static int sw_rec(void *a, const char *p) { return sw_add(a, 3, p); }
 
 /* After connecting to a member that does not hold our watches: re-arm them all, relative to the
  * last zxid we saw, so the server fires whatever we missed while away. */
-static void send_setwatches(struct coord_client *c)
+static void send_setwatches(struct coord_client *c, uint64_t rel)
 {
 	if (!c->w_data.count && !c->w_child.count && !c->w_pers.count && !c->w_rec.count)
 		return;
 	struct sw_ctx x;
 	memset(&x, 0, sizeof(x));
 	x.c = c;
+	x.rel = rel;
 	for (int i = 0; i < 4; i++)
 		buf_init(&x.lists[i]);
 	int rc = coord_wset_each(&c->w_data, sw_data, &x);
@@ -978,8 +978,10 @@ static void handle_connect_reply(struct coord_client *c, const void *f, size_t l
 	c->ping_out = 0;
 	int kept = rep.watches_kept;
 	coord_reply_clear(&rep);
+	/* Relative to what we saw before this connection: the CONNECT reply's zxid says only where
+	 * the member is, not which events reached us. */
 	if (!kept)
-		send_setwatches(c);
+		send_setwatches(c, seen);
 	if (c->phase == PH_CONNECTED)
 		set_state(c, COORD_STATE_CONNECTED);
 }

@@ -24,7 +24,6 @@ static void say(struct buf *b, const char *fmt, ...)
 		buf_put(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
-static const char *mode(const struct server *s) { return s->cfg.nmembers ? "leader" : "standalone"; }
 
 static uint64_t avg_latency_us(const struct server *s)
 {
@@ -40,6 +39,37 @@ static size_t ephemerals(const struct server *s)
 	return n;
 }
 
+static void count_ops(void *arg, struct client *c) { *(size_t *)arg += c->nops; }
+
+static size_t outstanding(const struct server *s)
+{
+	size_t n = s->nconnects;
+	clients_each(&s->cl, count_ops, &n);
+	return n;
+}
+
+/* The ensemble as this member sees it: one line per member. */
+static void members(const struct server *s, struct buf *b, const char *prefix)
+{
+	struct raft_status st;
+	raft_status(s->raft, &st);
+	say(b, "%sleader\t%d\n", prefix, st.leader);
+	say(b, "%sterm\t%" PRIu64 "\n", prefix, st.term);
+	say(b, "%scommit\t0x%" PRIx64 "\n", prefix, st.commit);
+	if (st.role != RAFT_LEADER)
+		return;
+	for (int i = 0; i < st.npeers; i++) {
+		const struct coord_member *m = NULL;
+		for (int k = 0; k < s->cfg.nmembers; k++)
+			if (s->cfg.members[k].id == st.peers[i].id)
+				m = &s->cfg.members[k];
+		uint64_t lag = st.last_index > st.peers[i].match ? st.last_index - st.peers[i].match : 0;
+		say(b, "%smember.%d\t%s match=0x%" PRIx64 " lag=%" PRIu64 " %s\n", prefix, st.peers[i].id,
+		    st.peers[i].id == st.id ? "leader" : m && m->observer ? "observer" : "follower", st.peers[i].match, lag,
+		    st.peers[i].id == st.id || st.peers[i].active ? "up" : "silent");
+	}
+}
+
 static void srvr(const struct server *s, struct buf *b)
 {
 	say(b, "Zookeeper version: %s\n", COORD_VERSION);
@@ -48,23 +78,25 @@ static void srvr(const struct server *s, struct buf *b)
 	say(b, "Received: %" PRIu64 "\n", s->stats.received);
 	say(b, "Sent: %" PRIu64 "\n", s->stats.sent);
 	say(b, "Connections: %zu\n", s->cl.count);
-	say(b, "Outstanding: %zu\n", s->nbatch);
+	say(b, "Outstanding: %zu\n", outstanding(s));
 	say(b, "Zxid: 0x%" PRIx64 "\n", s->st.last_zxid);
-	say(b, "Mode: %s\n", mode(s));
+	say(b, "Mode: %s\n", server_mode(s));
 	say(b, "Node count: %" PRIu64 "\n", s->st.tree.count);
+	if (!s->standalone)
+		members(s, b, "");
 }
 
 static void mntr(const struct server *s, struct buf *b)
 {
 	say(b, "zk_version\t%s\n", COORD_VERSION);
-	say(b, "zk_server_state\t%s\n", mode(s));
+	say(b, "zk_server_state\t%s\n", server_mode(s));
 	say(b, "zk_avg_latency\t%.3f\n", avg_latency_us(s) / 1000.0);
 	say(b, "zk_max_latency\t%.3f\n", s->stats.lat_max_us / 1000.0);
 	say(b, "zk_min_latency\t%.3f\n", s->stats.lat_min_us / 1000.0);
 	say(b, "zk_packets_received\t%" PRIu64 "\n", s->stats.received);
 	say(b, "zk_packets_sent\t%" PRIu64 "\n", s->stats.sent);
 	say(b, "zk_num_alive_connections\t%zu\n", s->cl.count);
-	say(b, "zk_outstanding_requests\t%zu\n", s->nbatch);
+	say(b, "zk_outstanding_requests\t%zu\n", outstanding(s));
 	say(b, "zk_znode_count\t%" PRIu64 "\n", s->st.tree.count);
 	say(b, "zk_watch_count\t%zu\n", watch_count(s->wm, 0));
 	say(b, "zk_ephemerals_count\t%zu\n", ephemerals(s));
@@ -77,6 +109,23 @@ static void mntr(const struct server *s, struct buf *b)
 	say(b, "coordfs_snapshots\t%" PRIu64 "\n", s->stats.snapshots);
 	say(b, "coordfs_disk_error\t%d\n", s->disk_error);
 	say(b, "coordfs_tree_digest\t0x%016" PRIx64 "\n", tree_digest(&s->st.tree));
+	say(b, "coordfs_elections_won\t%" PRIu64 "\n", s->stats.elections_won);
+	if (!s->standalone) {
+		struct raft_status st;
+		raft_status(s->raft, &st);
+		int synced = 0, followers = 0;
+		for (int i = 0; i < st.npeers && st.role == RAFT_LEADER; i++) {
+			if (st.peers[i].id == st.id)
+				continue;
+			followers++;
+			synced += st.peers[i].active && st.peers[i].match + 1000 >= st.last_index;
+		}
+		if (st.role == RAFT_LEADER) {
+			say(b, "zk_followers\t%d\n", followers);
+			say(b, "zk_synced_followers\t%d\n", synced);
+		}
+		members(s, b, "coordfs_");
+	}
 }
 
 static void conf(const struct server *s, struct buf *b)

@@ -32,8 +32,56 @@ int clients_init(struct clients *cs)
 	return COORD_OK;
 }
 
+static void op_free(struct client_op *op)
+{
+	free(op->req);
+	free(op->reply);
+	free(op);
+}
+
+struct client_op *client_op_push(struct client *c, uint8_t kind, uint64_t xid, const void *req, size_t len,
+				 int64_t now_ns)
+{
+	struct client_op *op = calloc(1, sizeof(*op));
+	if (!op)
+		return NULL;
+	if (len) {
+		op->req = malloc(len);
+		if (!op->req) {
+			free(op);
+			return NULL;
+		}
+		memcpy(op->req, req, len);
+		op->req_len = len;
+	}
+	op->kind = kind;
+	op->xid = xid;
+	op->recv_ns = now_ns;
+	if (c->tail)
+		c->tail->next = op;
+	else
+		c->head = op;
+	c->tail = op;
+	c->nops++;
+	return op;
+}
+
+void client_op_pop(struct client *c)
+{
+	struct client_op *op = c->head;
+	if (!op)
+		return;
+	c->head = op->next;
+	if (!c->head)
+		c->tail = NULL;
+	c->nops--;
+	op_free(op);
+}
+
 static void client_free(struct client *c)
 {
+	while (c->head)
+		client_op_pop(c);
 	for (uint32_t i = 0; i < c->ring_n; i++)
 		free(c->ring[(c->ring_head + i) % CLIENT_RING_EVENTS].frame);
 	free(c->ring);

@@ -94,28 +94,34 @@ int prep_request(const struct prep_limits *lim, uint64_t session, const struct c
 	return txn_encode(out, &t);
 }
 
-int prep_create_session(const struct prep_limits *lim, uint32_t requested_ms, struct buf *out,
-			uint64_t *session, uint32_t *timeout_ms)
+int prep_new_session(const struct prep_limits *lim, uint32_t requested_ms, uint64_t *session,
+		     uint8_t passwd[COORD_PASSWD_LEN], uint32_t *timeout_ms)
 {
-	struct txn t = {.type = TXN_CREATE_SESSION, .time_ms = prep_now_ms()};
 	uint64_t id = 0;
 	/* ZooKeeper's shape: the member's id in the top byte keeps members' draws apart. */
 	while ((id & 0x00ffffffffffffffULL) == 0) {
 		if (getrandom(&id, sizeof(id), 0) != sizeof(id))
 			return COORD_EIO;
 	}
-	id = ((uint64_t)(lim->server_id & 0xff) << 56) | (id & 0x00ffffffffffffffULL);
-	if (getrandom(t.passwd, sizeof(t.passwd), 0) != sizeof(t.passwd))
+	*session = ((uint64_t)(lim->server_id & 0xff) << 56) | (id & 0x00ffffffffffffffULL);
+	if (getrandom(passwd, COORD_PASSWD_LEN, 0) != COORD_PASSWD_LEN)
 		return COORD_EIO;
 	uint32_t to = requested_ms;
 	if (to < (uint32_t)lim->min_timeout_ms)
 		to = (uint32_t)lim->min_timeout_ms;
 	if (to > (uint32_t)lim->max_timeout_ms)
 		to = (uint32_t)lim->max_timeout_ms;
-	t.session_id = id;
-	t.timeout_ms = to;
-	*session = id;
 	*timeout_ms = to;
+	return COORD_OK;
+}
+
+int prep_create_session(const struct prep_limits *lim, uint64_t session, const uint8_t passwd[COORD_PASSWD_LEN],
+			uint32_t timeout_ms, struct buf *out)
+{
+	(void)lim;
+	struct txn t = {.type = TXN_CREATE_SESSION, .time_ms = prep_now_ms(), .session_id = session,
+			.timeout_ms = timeout_ms};
+	memcpy(t.passwd, passwd, COORD_PASSWD_LEN);
 	return txn_encode(out, &t);
 }
 

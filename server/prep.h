@@ -24,9 +24,12 @@ struct prep_limits {
 /* A write request from a session: COORD_OK and the txn in out, or an error and a message. */
 int prep_request(const struct prep_limits *lim, uint64_t session, const struct coord_req *req,
 		 const void *frame, size_t len, struct buf *out, char *msg, size_t msglen);
-/* A new session: draws id and password, clamps the timeout. */
-int prep_create_session(const struct prep_limits *lim, uint32_t requested_ms, struct buf *out,
-			uint64_t *session, uint32_t *timeout_ms);
+/* A new session, at the member the client reached: draws id and password, clamps the timeout. */
+int prep_new_session(const struct prep_limits *lim, uint32_t requested_ms, uint64_t *session,
+		     uint8_t passwd[COORD_PASSWD_LEN], uint32_t *timeout_ms);
+/* The leader's txn creating that session. */
+int prep_create_session(const struct prep_limits *lim, uint64_t session, const uint8_t passwd[COORD_PASSWD_LEN],
+			uint32_t timeout_ms, struct buf *out);
 /* The leader's decision that a session expired. */
 int prep_expire_session(uint64_t session, struct buf *out);
 /* Wall-clock milliseconds since the epoch (only ever read here, never in apply). */

@@ -828,13 +828,21 @@ int raft_propose(struct raft *r, uint8_t type, const void *data, size_t len, uin
 	return COORD_OK;
 }
 
+void raft_campaign(struct raft *r)
+{
+	if (r->role != RAFT_LEADER)
+		campaign(r, 1, 0);
+}
+
 void raft_peer_lost(struct raft *r, int id)
 {
 	if (r->role == RAFT_FOLLOWER && id != RAFT_NONE && id == r->leader && r->voter) {
-		/* Our leader's connection dropped: no need to wait out a timeout to know it. */
+		/* Our leader's connection dropped: no need to wait out a timeout to know it. Every
+		 * follower saw the same drop, so each waits a short random while (up to a heartbeat
+		 * period) before asking: the first to ask usually gets every vote, no split. */
 		r->leader = RAFT_NONE;
 		r->election_elapsed = 0;
-		campaign(r, 1, 0);
+		r->randomized = 1 + (int)(rnd(r) % (uint64_t)(r->cfg.heartbeat_ticks + 1));
 	}
 }
 

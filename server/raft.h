@@ -141,6 +141,8 @@ void raft_tick(struct raft *r);
 void raft_step(struct raft *r, const struct raft_msg *m);
 /* Leader only: append an entry. COORD_OK with its index, COORD_ENOTREADY if not the leader. */
 int raft_propose(struct raft *r, uint8_t type, const void *data, size_t len, uint64_t *index);
+/* Start an election now (a single-voter ensemble at start-up, an operator's request). */
+void raft_campaign(struct raft *r);
 /* The shell saw the connection to a peer drop. If it was our leader, start an election now. */
 void raft_peer_lost(struct raft *r, int id);
 /* Ask for a read index (sync): answered in a later ready's reads. */

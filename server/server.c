@@ -1,9 +1,11 @@
 /*
- * server.c: recovery, the client-port loop with group commit, session expiry and snapshots.
+ * server.c: recovery, and the loop around the Raft core that serves clients and peers.
  *
  * One thread owns everything here (ZeroMQ's I/O thread only moves bytes), so the state, the
- * watch table and the client table need no locks, and the order in which the loop applies txns
- * and sends frames is the order clients see.
+ * watch table and the client table need no locks, and the order in which the loop applies
+ * entries and sends frames is the order clients see. A round: take every waiting client and
+ * peer message, tick the core when due, then do what the core's ready says (persist with one
+ * fdatasync, send, apply, answer), and answer each session's queued requests in order.
  */
 #include "server.h"
 
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -24,32 +27,14 @@
 #include "err.h"
 #include "log.h"
 #include "path.h"
+#include "peerwire.h"
 #include "snapshot.h"
 #include "txn.h"
 
-#define DRAIN_MAX 2048          /* requests taken into one batch at most */
-#define EXPIRY_CHECK_MS 50
+#define DRAIN_MAX 4096          /* messages taken in one round at most, per socket */
 #define SNAPSHOTS_KEPT 3
-
-enum pending_kind {
-	P_TXN,          /* a logged client write: apply, then answer the session */
-	P_NEW_SESSION,  /* a logged session creation: apply, then answer the connecting peer */
-	P_EXPIRE,       /* a logged expiry */
-	P_READ,         /* a read queued behind its session's writes */
-	P_FRAME,        /* a ready reply queued behind its session's writes */
-};
-
-struct pending {
-	uint8_t kind;
-	uint8_t route_len;
-	uint8_t route[CLIENT_ROUTE_MAX];
-	uint64_t session;
-	uint64_t zxid;
-	uint64_t xid;
-	uint8_t *data;
-	size_t len;
-	int64_t recv_ns;
-};
+#define MAX_OPS_PER_SESSION 100000
+#define RAFT_TICK_MS 10
 
 static int64_t mono_ns(void)
 {
@@ -58,12 +43,14 @@ static int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* ---- sending ---- */
+static int is_leader(const struct server *s) { return raft_role(s->raft) == RAFT_LEADER; }
+
+/* ---- sending to clients ---- */
 
 static void send_to(struct server *s, const void *route, size_t rlen, const void *frame, size_t len)
 {
 	if (!rlen)
-		return; /* the session has no connection now: replies wait for the resend */
+		return; /* the session has no connection here now: the client resends */
 	if (zmq_send(s->sock, route, rlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
 	    zmq_send(s->sock, frame, len, ZMQ_DONTWAIT) < 0) {
 		LOG_DEBUG("send to a client failed: %s", zmq_strerror(errno));
@@ -72,11 +59,9 @@ static void send_to(struct server *s, const void *route, size_t rlen, const void
 	s->stats.sent++;
 }
 
-static void send_session(struct server *s, uint64_t session, const void *frame, size_t len)
+static void send_client(struct server *s, const struct client *c, const void *frame, size_t len)
 {
-	struct client *c = clients_get(&s->cl, session);
-	if (c)
-		send_to(s, c->route, c->route_len, frame, len);
+	send_to(s, c->route, c->route_len, frame, len);
 }
 
 static void note_latency(struct server *s, int64_t recv_ns)
@@ -92,14 +77,31 @@ static void note_latency(struct server *s, int64_t recv_ns)
 	s->stats.lat_sum_us += us;
 }
 
+static void error_frame(struct server *s, struct buf *b, const struct coord_req *req, int err, const char *msg)
+{
+	state_error_frame(b, req, s->st.last_zxid, err, msg);
+}
+
 static void send_error(struct server *s, const void *route, size_t rlen, const struct coord_req *req, int err,
 		       const char *msg)
 {
 	struct buf b;
 	buf_init(&b);
-	state_error_frame(&b, req, s->st.last_zxid, err, msg);
+	error_frame(s, &b, req, err, msg);
 	send_to(s, route, rlen, b.p, b.len);
 	buf_free(&b);
+}
+
+/* The op and xid of a request frame, without decoding its body. */
+static void req_header(const void *frame, size_t len, struct coord_req *req)
+{
+	struct rd r;
+	memset(req, 0, sizeof(*req));
+	rd_init(&r, frame, len);
+	rd_u8(&r);
+	req->op = rd_u8(&r);
+	rd_u16(&r);
+	req->xid = rd_u64(&r);
 }
 
 /* ---- watch events ---- */
@@ -119,7 +121,7 @@ static void deliver_one(void *arg, uint64_t session)
 	if (!c)
 		return;
 	client_ring_push(c, d->zxid, d->frame, d->len, d->now);
-	send_to(d->s, c->route, c->route_len, d->frame, d->len);
+	send_client(d->s, c, d->frame, d->len);
 }
 
 static void event_frame(struct buf *b, uint8_t type, const char *path, size_t len, uint64_t zxid)
@@ -135,6 +137,8 @@ static void event_frame(struct buf *b, uint8_t type, const char *path, size_t le
 
 static void fire_events(struct server *s, const struct apply_out *out, uint64_t zxid)
 {
+	if (!out->nev)
+		return;
 	struct buf b;
 	buf_init(&b);
 	for (size_t i = 0; i < out->nev; i++) {
@@ -148,67 +152,13 @@ static void fire_events(struct server *s, const struct apply_out *out, uint64_t 
 	buf_free(&b);
 }
 
-/* Send one event to one session (SETWATCHES, replay markers). */
 static void event_to(struct server *s, struct client *c, uint8_t type, const char *path, size_t len)
 {
 	struct buf b;
 	buf_init(&b);
 	event_frame(&b, type, path, len, s->st.last_zxid);
-	send_to(s, c->route, c->route_len, b.p, b.len);
+	send_client(s, c, b.p, b.len);
 	buf_free(&b);
-}
-
-/* ---- the batch ---- */
-
-static struct pending *batch_add(struct server *s, uint8_t kind, const void *route, size_t rlen, uint64_t session)
-{
-	if (s->nbatch == s->cbatch) {
-		size_t c = s->cbatch ? s->cbatch * 2 : 256;
-		struct pending *p = realloc(s->batch, c * sizeof(*p));
-		if (!p)
-			return NULL;
-		s->batch = p;
-		s->cbatch = c;
-	}
-	struct pending *p = &s->batch[s->nbatch++];
-	memset(p, 0, offsetof(struct pending, route));
-	p->kind = kind;
-	p->route_len = (uint8_t)(rlen <= CLIENT_ROUTE_MAX ? rlen : 0);
-	if (p->route_len)
-		memcpy(p->route, route, p->route_len);
-	p->session = session;
-	p->zxid = p->xid = 0;
-	p->data = NULL;
-	p->len = 0;
-	p->recv_ns = 0;
-	struct client *c = session ? clients_get(&s->cl, session) : NULL;
-	if (c)
-		c->pending++;
-	return p;
-}
-
-/* Log a txn and queue it; COORD_OK or COORD_ENOMEM. */
-static int batch_log(struct server *s, struct pending *p, struct buf *txn)
-{
-	p->zxid = ++s->next_zxid;
-	int err = txnlog_append(s->log, p->zxid, txn->p, txn->len);
-	if (err) {
-		s->next_zxid--;
-		return err;
-	}
-	p->data = buf_take(txn, &p->len);
-	s->batch_logged = 1;
-	s->stats.txns_logged++;
-	return COORD_OK;
-}
-
-static int queue_frame(struct server *s, uint64_t session, struct buf *frame)
-{
-	struct pending *p = batch_add(s, P_FRAME, NULL, 0, session);
-	if (!p)
-		return COORD_ENOMEM;
-	p->data = buf_take(frame, &p->len);
-	return COORD_OK;
 }
 
 /* ---- reads and watch requests ---- */
@@ -219,52 +169,63 @@ static int changed_since(void *arg, const struct znode *n)
 	return (uint64_t)n->mzxid > rel || (uint64_t)n->pzxid > rel;
 }
 
-static void add_watches_from(struct server *s, struct client *c, struct slice list, unsigned kind, uint64_t rel)
+/* The nearest existing ancestor of a missing path (the root at worst). */
+static const struct znode *nearest(const struct server *s, const char *p, size_t len)
+{
+	size_t plen = coord_path_parent_len(p, len);
+	const struct znode *n = tree_lookup(&s->st.tree, p, plen);
+	return n ? n : nearest(s, p, plen);
+}
+
+/*
+ * SETWATCHES: ZooKeeper's rule: tell what changed while the client was away (since rel), else
+ * re-arm quietly. A missing node's nearest ancestor says, by its pzxid, whether anything was
+ * created or deleted beneath it since rel. A recursive watch whose subtree changed cannot be
+ * replayed event by event: one overflow for its path says so.
+ */
+static void rearm(struct server *s, struct client *c, struct slice list, unsigned kind, uint64_t rel)
 {
 	const char *p = (const char *)list.p, *end = p + list.len;
 	while (p < end) {
 		const char *nul = memchr(p, 0, (size_t)(end - p));
 		size_t len = nul ? (size_t)(nul - p) : (size_t)(end - p);
-		if (len && !coord_path_check(p, len, 0, NULL, 0)) {
-			const struct znode *n = tree_lookup(&s->st.tree, p, len);
-			/* ZooKeeper's setWatches: tell what changed while the client was away, else re-arm. */
-			if (kind == WATCH_DATA) {
-				if (!n)
-					watch_add(s->wm, c->session, p, len, kind);
-				else if ((uint64_t)n->mzxid > rel)
-					event_to(s, c, COORD_EV_CHANGED, p, len);
-				else
-					watch_add(s->wm, c->session, p, len, kind);
-			} else if (kind == WATCH_CHILD) {
-				if (!n)
-					event_to(s, c, COORD_EV_DELETED, p, len);
-				else if ((uint64_t)n->pzxid > rel)
-					event_to(s, c, COORD_EV_CHILDREN, p, len);
-				else
-					watch_add(s->wm, c->session, p, len, kind);
-			} else {
-				/* Persistent watches cannot be replayed event by event: if anything they
-				 * cover changed since rel, say so with one overflow for the path. */
-				watch_add(s->wm, c->session, p, len, kind);
-				int changed = !n || (uint64_t)n->mzxid > rel || (uint64_t)n->pzxid > rel;
-				if (!changed && kind == WATCH_RECURSIVE)
-					changed = tree_walk(n, changed_since, &rel) != 0;
-				if (changed)
-					event_to(s, c, COORD_EV_OVERFLOW, p, len);
-			}
+		if (!len || coord_path_check(p, len, 0, NULL, 0)) {
+			p += len + 1;
+			continue;
 		}
+		const struct znode *n = tree_lookup(&s->st.tree, p, len);
+		int gone = !n && (uint64_t)nearest(s, p, len)->pzxid > rel;
+		int fire = 0;
+		if (kind == WATCH_RECURSIVE) {
+			if (gone || (n && tree_walk(n, changed_since, &rel)))
+				event_to(s, c, COORD_EV_OVERFLOW, p, len);
+		} else if (gone) {
+			event_to(s, c, COORD_EV_DELETED, p, len);
+			fire = 1;
+		} else if (n && (uint64_t)n->czxid > rel) {
+			event_to(s, c, COORD_EV_CREATED, p, len);
+			fire = 1;
+		} else if (n && kind != WATCH_CHILD && (uint64_t)n->mzxid > rel) {
+			event_to(s, c, COORD_EV_CHANGED, p, len);
+			fire = 1;
+		} else if (n && kind != WATCH_DATA && (uint64_t)n->pzxid > rel) {
+			event_to(s, c, COORD_EV_CHILDREN, p, len);
+			fire = 1;
+		}
+		/* A one-shot watch that fired is used up; a persistent one stays. */
+		if (!fire || kind == WATCH_PERSIST || kind == WATCH_RECURSIVE)
+			watch_add(s->wm, c->session, p, len, kind);
 		p += len + 1;
 	}
 }
 
-static void serve_read(struct server *s, uint64_t session, const struct coord_req *req, int64_t recv_ns)
+/* Answer a request that needs no log entry, from this member's state. */
+static void serve_read(struct server *s, struct client *c, const struct coord_req *req, int64_t recv_ns)
 {
-	struct client *c = clients_get(&s->cl, session);
-	if (!c)
-		return;
 	struct buf b;
 	buf_init(&b);
-	int err = COORD_OK;
+	int err;
+	char why[400];
 	switch (req->op) {
 	case COORD_OP_GET:
 	case COORD_OP_EXISTS:
@@ -273,12 +234,11 @@ static void serve_read(struct server *s, uint64_t session, const struct coord_re
 		err = state_read(&s->st, req, &b);
 		if (req->watch && req->op != COORD_OP_SYNC &&
 		    (err == COORD_OK || (err == COORD_ENONODE && req->op == COORD_OP_EXISTS)))
-			watch_add(s->wm, session, (const char *)req->path.p, req->path.len,
+			watch_add(s->wm, c->session, (const char *)req->path.p, req->path.len,
 				  req->op == COORD_OP_LIST ? WATCH_CHILD : WATCH_DATA);
 		break;
 	case COORD_OP_ADDWATCH:
 	case COORD_OP_REMOVEWATCH: {
-		char why[300];
 		unsigned kind = req->watch == COORD_WATCH_PERSISTENT_RECURSIVE ? WATCH_RECURSIVE
 				: req->watch == COORD_WATCH_PERSISTENT		   ? WATCH_PERSIST
 				: req->watch == COORD_WATCH_ONESHOT		   ? (WATCH_DATA | WATCH_CHILD)
@@ -289,43 +249,187 @@ static void serve_read(struct server *s, uint64_t session, const struct coord_re
 			err = COORD_EBADARG;
 			snprintf(why, sizeof(why), "addwatch: mode must be persistent or persistent-recursive");
 		}
-		if (!err && req->op == COORD_OP_ADDWATCH)
-			err = watch_add(s->wm, session, (const char *)req->path.p, req->path.len, kind);
-		else if (!err) {
-			err = watch_remove(s->wm, session, (const char *)req->path.p, req->path.len, kind);
+		if (!err && req->op == COORD_OP_ADDWATCH) {
+			err = watch_add(s->wm, c->session, (const char *)req->path.p, req->path.len, kind);
+		} else if (!err) {
+			err = watch_remove(s->wm, c->session, (const char *)req->path.p, req->path.len, kind);
 			if (err)
 				snprintf(why, sizeof(why), "%.*s: no such watch", (int)req->path.len, (const char *)req->path.p);
 		}
-		state_error_frame(&b, req, s->st.last_zxid, err, err ? why : NULL);
+		error_frame(s, &b, req, err, err ? why : NULL);
 		break;
 	}
 	case COORD_OP_SETWATCHES:
-		add_watches_from(s, c, req->data_watches, WATCH_DATA, req->last_zxid);
-		add_watches_from(s, c, req->child_watches, WATCH_CHILD, req->last_zxid);
-		add_watches_from(s, c, req->persistent, WATCH_PERSIST, req->last_zxid);
-		add_watches_from(s, c, req->recursive, WATCH_RECURSIVE, req->last_zxid);
-		state_error_frame(&b, req, s->st.last_zxid, COORD_OK, NULL);
+		rearm(s, c, req->data_watches, WATCH_DATA, req->last_zxid);
+		rearm(s, c, req->child_watches, WATCH_CHILD, req->last_zxid);
+		rearm(s, c, req->persistent, WATCH_PERSIST, req->last_zxid);
+		rearm(s, c, req->recursive, WATCH_RECURSIVE, req->last_zxid);
+		error_frame(s, &b, req, COORD_OK, NULL);
 		break;
 	case COORD_OP_PING:
-		state_error_frame(&b, req, s->st.last_zxid, COORD_OK, NULL);
+		error_frame(s, &b, req, COORD_OK, NULL);
 		break;
 	default:
-		state_error_frame(&b, req, s->st.last_zxid, COORD_EBADARG, "not a read operation");
+		error_frame(s, &b, req, COORD_EBADARG, "not a read operation");
 	}
-	send_to(s, c->route, c->route_len, b.p, b.len);
+	send_client(s, c, b.p, b.len);
 	note_latency(s, recv_ns);
 	buf_free(&b);
 }
 
+/* Answer the session's queued requests whose turn has come. */
+static void flush_ops(struct server *s, struct client *c)
+{
+	while (c->head) {
+		struct client_op *op = c->head;
+		if (op->kind == CLIENT_OP_WRITE || op->kind == CLIENT_OP_FRAME) {
+			if (!op->done)
+				return;
+			send_client(s, c, op->reply, op->reply_len);
+			note_latency(s, op->recv_ns);
+		} else {
+			if (op->kind == CLIENT_OP_SYNC && (!op->done || s->st.last_zxid < op->index))
+				return;
+			struct coord_req req;
+			if (!coord_req_decode(op->req, op->req_len, &req, NULL, 0)) {
+				serve_read(s, c, &req, op->recv_ns);
+				coord_req_clear(&req);
+			}
+		}
+		client_op_pop(c);
+	}
+}
+
+/* ---- handing writes to the leader ---- */
+
+/* Leader: turn a write of `session` into a txn and propose it. On a refusal, *reply gets the
+ * error frame for the client and the function returns the error. */
+static int propose_write(struct server *s, uint64_t session, const void *frame, size_t len, struct buf *reply)
+{
+	struct coord_req req;
+	char why[400];
+	int err = coord_req_decode(frame, len, &req, why, sizeof(why));
+	if (err) {
+		req_header(frame, len, &req);
+		error_frame(s, reply, &req, COORD_EPROTO, why);
+		return COORD_EPROTO;
+	}
+	struct buf txn;
+	buf_init(&txn);
+	if (s->disk_error) {
+		err = s->disk_error;
+		snprintf(why, sizeof(why), "the leader cannot write its log (%s); writes are refused until it can",
+			 coord_strerror(err));
+	} else if (!(err = prep_request(&s->lim, session, &req, frame, len, &txn, why, sizeof(why)))) {
+		err = raft_propose(s->raft, RAFT_ENTRY_NORMAL, txn.p, txn.len, NULL);
+		if (err == COORD_OK)
+			s->stats.txns_logged++;
+		else
+			snprintf(why, sizeof(why), "no leader can take writes now; try again");
+	}
+	if (err && err != COORD_ENOTREADY)
+		error_frame(s, reply, &req, err, why);
+	buf_free(&txn);
+	coord_req_clear(&req);
+	return err;
+}
+
+static void submit_new_session(struct server *s, struct pending_connect *pc)
+{
+	int leader = raft_leader(s->raft);
+	if (leader == RAFT_NONE)
+		return;
+	pc->sent_to = leader;
+	pc->sent_term = raft_term(s->raft);
+	if (leader == s->cfg.my_id || s->standalone) {
+		struct buf txn;
+		buf_init(&txn);
+		if (prep_create_session(&s->lim, pc->session, pc->passwd, pc->timeout_ms, &txn) == COORD_OK &&
+		    raft_propose(s->raft, RAFT_ENTRY_NORMAL, txn.p, txn.len, NULL) == COORD_OK)
+			s->stats.txns_logged++;
+		else
+			pc->sent_to = 0; /* try again next round */
+		buf_free(&txn);
+		return;
+	}
+	struct buf b;
+	buf_init(&b);
+	peer_encode_new_session(&b, pc->session, pc->passwd, pc->timeout_ms);
+	peers_send(&s->peers, leader, b.p, b.len);
+	buf_free(&b);
+}
+
+/* Hand a queued write to the current leader (or propose it, being the leader). */
+static void submit_write(struct server *s, struct client *c, struct client_op *op)
+{
+	int leader = raft_leader(s->raft);
+	if (leader == RAFT_NONE)
+		return;
+	op->sent_to = leader;
+	op->sent_term = raft_term(s->raft);
+	if (leader == s->cfg.my_id) {
+		struct buf reply;
+		buf_init(&reply);
+		int err = propose_write(s, c->session, op->req, op->req_len, &reply);
+		if (err == COORD_ENOTREADY) {
+			op->sent_to = 0;
+		} else if (err) {
+			op->reply = buf_take(&reply, &op->reply_len);
+			op->done = 1;
+		}
+		buf_free(&reply);
+		return;
+	}
+	struct buf b;
+	buf_init(&b);
+	peer_encode_forward(&b, PEER_FORWARD, c->session, op->req, op->req_len);
+	peers_send(&s->peers, leader, b.p, b.len);
+	buf_free(&b);
+}
+
+struct resubmit {
+	struct server *s;
+	int all;
+};
+
+static void resubmit_client(void *arg, struct client *c)
+{
+	struct resubmit *x = arg;
+	int leader = raft_leader(x->s->raft);
+	uint64_t term = raft_term(x->s->raft);
+	for (struct client_op *op = c->head; op; op = op->next) {
+		if (op->kind == CLIENT_OP_WRITE && !op->done &&
+		    (x->all || op->sent_to != leader || op->sent_term != term))
+			submit_write(x->s, c, op);
+		if (op->kind == CLIENT_OP_SYNC && !op->done && (x->all || op->sent_to != leader)) {
+			op->sent_to = leader;
+			op->ctx = ++x->s->next_ctx;
+			raft_read_index(x->s->raft, op->ctx);
+		}
+	}
+	flush_ops(x->s, c);
+}
+
+/* A new leader, or writes that never reached one: hand every unanswered write to it again, in
+ * each session's order (the state applies a resent request once). */
+static void resubmit_all(struct server *s, int all)
+{
+	struct resubmit x = {s, all};
+	clients_each(&s->cl, resubmit_client, &x);
+	for (size_t i = 0; i < s->nconnects; i++)
+		if (all || s->connects[i].sent_to != raft_leader(s->raft) || s->connects[i].sent_term != raft_term(s->raft))
+			submit_new_session(s, &s->connects[i]);
+}
+
 /* ---- connecting ---- */
 
-static void connect_reply(struct server *s, const void *route, size_t rlen, const struct coord_req *req,
-			  const struct session *se, int watches_kept)
+static void connect_reply(struct server *s, const void *route, size_t rlen, uint64_t xid, const struct session *se,
+			  int watches_kept)
 {
 	struct coord_reply r = {0};
 	r.kind = COORD_MSG_REPLY;
 	r.op = COORD_OP_CONNECT;
-	r.xid = req->xid;
+	r.xid = xid;
 	r.zxid = s->st.last_zxid;
 	r.fail_index = -1;
 	r.session_id = se->id;
@@ -341,28 +445,37 @@ static void connect_reply(struct server *s, const void *route, size_t rlen, cons
 	buf_free(&b);
 }
 
-static void handle_connect(struct server *s, const void *route, size_t rlen, const struct coord_req *req,
-			   int64_t now)
+static void new_session(struct server *s, const void *route, size_t rlen, const struct coord_req *req, int64_t now)
+{
+	if (s->nconnects == s->cconnects) {
+		size_t c = s->cconnects ? s->cconnects * 2 : 16;
+		struct pending_connect *p = realloc(s->connects, c * sizeof(*p));
+		if (!p) {
+			send_error(s, route, rlen, req, COORD_ENOMEM, "server out of memory");
+			return;
+		}
+		s->connects = p;
+		s->cconnects = c;
+	}
+	struct pending_connect *pc = &s->connects[s->nconnects];
+	memset(pc, 0, sizeof(*pc));
+	if (prep_new_session(&s->lim, req->timeout_ms, &pc->session, pc->passwd, &pc->timeout_ms)) {
+		send_error(s, route, rlen, req, COORD_EIO, "cannot draw a session id");
+		return;
+	}
+	pc->xid = req->xid;
+	pc->route_len = (uint8_t)(rlen <= CLIENT_ROUTE_MAX ? rlen : 0);
+	memcpy(pc->route, route, pc->route_len);
+	pc->recv_ns = now;
+	s->nconnects++;
+	submit_new_session(s, pc);
+}
+
+static void handle_connect(struct server *s, const void *route, size_t rlen, const struct coord_req *req, int64_t now)
 {
 	char msg[200];
 	if (!req->session_id) {
-		struct buf txn;
-		buf_init(&txn);
-		uint64_t id;
-		uint32_t timeout;
-		int err = prep_create_session(&s->lim, req->timeout_ms, &txn, &id, &timeout);
-		struct pending *p = err ? NULL : batch_add(s, P_NEW_SESSION, route, rlen, 0);
-		if (p) {
-			p->xid = req->xid;
-			p->session = id;
-			p->recv_ns = now;
-			err = batch_log(s, p, &txn);
-			if (err)
-				s->nbatch--;
-		}
-		if (err || !p)
-			send_error(s, route, rlen, req, err ? err : COORD_ENOMEM, "cannot open a session now");
-		buf_free(&txn);
+		new_session(s, route, rlen, req, now);
 		return;
 	}
 	const struct session *se = sessions_find(&s->st.sessions, req->session_id);
@@ -379,9 +492,11 @@ static void handle_connect(struct server *s, const void *route, size_t rlen, con
 		send_error(s, route, rlen, req, COORD_ENOTREADY, msg);
 		return;
 	}
+	int here_before = c->route_len || c->ring_n || watch_count(s->wm, c->session);
 	clients_attach(&s->cl, c, route, rlen);
 	c->last_heard_ns = now;
-	connect_reply(s, route, rlen, req, se, !c->watches_lost);
+	c->touched = 1;
+	connect_reply(s, route, rlen, req->xid, se, here_before && !c->watches_lost);
 	c->watches_lost = 0;
 	/* Events the old connection may have lost: everything after what the client saw. */
 	if (c->ring_dropped_zxid > req->last_zxid)
@@ -389,135 +504,183 @@ static void handle_connect(struct server *s, const void *route, size_t rlen, con
 	for (uint32_t i = 0; i < c->ring_n; i++) {
 		const struct client_event *e = &c->ring[(c->ring_head + i) % CLIENT_RING_EVENTS];
 		if (e->zxid > req->last_zxid)
-			send_to(s, c->route, c->route_len, e->frame, e->len);
+			send_client(s, c, e->frame, e->len);
 	}
 }
 
-/* ---- one incoming message ---- */
+/* ---- one client message ---- */
 
-static void handle_message(struct server *s, const uint8_t *route, size_t rlen, const uint8_t *frame, size_t len)
+static void handle_admin(struct server *s, const void *route, size_t rlen, const struct coord_req *req)
+{
+	struct buf text, b;
+	buf_init(&text);
+	buf_init(&b);
+	char word[65];
+	size_t wl = req->word.len < 64 ? req->word.len : 64;
+	memcpy(word, req->word.p, wl);
+	word[wl] = 0;
+	int err = admin_answer(s, word, &text);
+	struct coord_reply r;
+	memset(&r, 0, sizeof(r));
+	r.kind = COORD_MSG_REPLY;
+	r.op = req->op;
+	r.err = err;
+	r.xid = req->xid;
+	r.zxid = s->st.last_zxid;
+	r.fail_index = -1;
+	if (err)
+		r.msg = slice_of(text.p, text.len);
+	else
+		r.data = slice_of(text.p, text.len);
+	coord_reply_encode(&b, &r);
+	send_to(s, route, rlen, b.p, b.len);
+	buf_free(&text);
+	buf_free(&b);
+}
+
+static void handle_client(struct server *s, const uint8_t *route, size_t rlen, const uint8_t *frame, size_t len)
 {
 	int64_t now = mono_ns();
 	s->stats.received++;
 	struct coord_req req;
 	char why[300];
 	if (coord_req_decode(frame, len, &req, why, sizeof(why))) {
-		struct coord_req hdr = {0};
-		struct rd r;
-		rd_init(&r, frame, len);
-		rd_u8(&r);
-		hdr.op = rd_u8(&r);
-		rd_u16(&r);
-		hdr.xid = rd_u64(&r);
+		struct coord_req hdr;
+		req_header(frame, len, &hdr);
 		LOG_DEBUG("malformed request: %s", why);
 		send_error(s, route, rlen, &hdr, COORD_EPROTO, why);
 		return;
 	}
 	if (req.op == COORD_OP_ADMIN) {
-		struct buf text, b;
-		buf_init(&text);
-		buf_init(&b);
-		char word[65];
-		size_t wl = req.word.len < 64 ? req.word.len : 64;
-		memcpy(word, req.word.p, wl);
-		word[wl] = 0;
-		int err = admin_answer(s, word, &text);
-		struct coord_reply r;
-		memset(&r, 0, sizeof(r));
-		r.kind = COORD_MSG_REPLY;
-		r.op = req.op;
-		r.err = err;
-		r.xid = req.xid;
-		r.zxid = s->st.last_zxid;
-		r.fail_index = -1;
-		if (err)
-			r.msg = slice_of(text.p, text.len);
-		else
-			r.data = slice_of(text.p, text.len);
-		coord_reply_encode(&b, &r);
-		send_to(s, route, rlen, b.p, b.len);
-		buf_free(&text);
-		buf_free(&b);
-		coord_req_clear(&req);
-		return;
-	}
-	if (req.op == COORD_OP_CONNECT) {
+		handle_admin(s, route, rlen, &req);
+	} else if (req.op == COORD_OP_CONNECT) {
 		handle_connect(s, route, rlen, &req, now);
-		coord_req_clear(&req);
-		return;
-	}
-	struct client *c = clients_by_route(&s->cl, route, rlen);
-	if (!c) {
-		/* This peer has no session here (never connected, or this member restarted): the
-		 * client library answers ENOTREADY by connecting again with its session id. */
-		send_error(s, route, rlen, &req, COORD_ENOTREADY, "no session on this connection: send CONNECT first");
-		coord_req_clear(&req);
-		return;
-	}
-	c->last_heard_ns = now;
-	uint64_t session = c->session;
-	if (coord_op_is_write(req.op)) {
-		struct buf txn;
-		buf_init(&txn);
-		int err = prep_request(&s->lim, session, &req, frame, len, &txn, why, sizeof(why));
-		struct pending *p = NULL;
-		if (!err) {
-			p = batch_add(s, P_TXN, route, rlen, session);
-			if (!p || (err = batch_log(s, p, &txn))) {
-				if (p) {
-					s->nbatch--;
-					c->pending--;
-				}
-				err = COORD_ENOMEM;
-				snprintf(why, sizeof(why), "server out of memory");
-			} else {
-				p->xid = req.xid;
-				p->recv_ns = now;
-			}
-		}
-		buf_free(&txn);
-		if (err) {
-			struct buf b;
-			buf_init(&b);
-			state_error_frame(&b, &req, s->st.last_zxid, err, why);
-			if (c->pending)
-				queue_frame(s, session, &b);
-			else
-				send_to(s, route, rlen, b.p, b.len);
-			buf_free(&b);
-		}
-	} else if (c->pending) {
-		struct pending *p = batch_add(s, P_READ, route, rlen, session);
-		if (p) {
-			p->data = malloc(len ? len : 1);
-			if (p->data) {
-				memcpy(p->data, frame, len);
-				p->len = len;
-				p->recv_ns = now;
-			} else {
-				s->nbatch--;
-				c->pending--;
-				send_error(s, route, rlen, &req, COORD_ENOMEM, "server out of memory");
-			}
-		}
 	} else {
-		serve_read(s, session, &req, now);
+		struct client *c = clients_by_route(&s->cl, route, rlen);
+		if (!c) {
+			/* No session on this connection here (never connected, or this member restarted):
+			 * the client library answers ENOTREADY by connecting again with its session. */
+			send_error(s, route, rlen, &req, COORD_ENOTREADY, "no session on this connection: send CONNECT first");
+		} else if (c->nops >= MAX_OPS_PER_SESSION) {
+			send_error(s, route, rlen, &req, COORD_ELIMIT, "too many outstanding requests on this session");
+		} else {
+			c->last_heard_ns = now;
+			c->touched = 1;
+			if (coord_op_is_write(req.op)) {
+				struct client_op *op = client_op_push(c, CLIENT_OP_WRITE, req.xid, frame, len, now);
+				if (op)
+					submit_write(s, c, op);
+				flush_ops(s, c);
+			} else if (req.op == COORD_OP_SYNC) {
+				struct client_op *op = client_op_push(c, CLIENT_OP_SYNC, req.xid, frame, len, now);
+				if (op) {
+					op->ctx = ++s->next_ctx;
+					op->sent_to = raft_leader(s->raft);
+					raft_read_index(s->raft, op->ctx);
+				}
+			} else if (c->head) {
+				client_op_push(c, CLIENT_OP_READ, req.xid, frame, len, now);
+			} else {
+				serve_read(s, c, &req, now);
+			}
+		}
 	}
 	coord_req_clear(&req);
 }
 
-/* ---- applying a batch ---- */
+/* ---- one peer message ---- */
 
-static void apply_txn(struct server *s, struct pending *p, struct apply_out *out)
+struct find_op {
+	uint64_t xid, ctx;
+	struct client_op *op;
+	struct client *c;
+};
+
+static struct client_op *find_write(struct client *c, uint64_t xid)
 {
-	struct txn t;
-	if (txn_decode(p->data, p->len, &t)) {
-		LOG_ERROR("txn 0x%" PRIx64 " does not decode; this is a bug", p->zxid);
-		abort();
-	}
-	state_apply(&s->st, p->zxid, &t, out);
-	fire_events(s, out, p->zxid);
+	for (struct client_op *op = c->head; op; op = op->next)
+		if (op->kind == CLIENT_OP_WRITE && op->xid == xid && !op->done)
+			return op;
+	return NULL;
 }
+
+static void handle_peer(struct server *s, int from, const uint8_t *frame, size_t len)
+{
+	struct peer_msg m;
+	char why[200];
+	if (peer_decode(frame, len, &m, why, sizeof(why))) {
+		LOG_WARN("member %d sent a malformed message: %s", from, why);
+		return;
+	}
+	switch (m.kind) {
+	case PEER_RAFT:
+		if (m.raft.from != from)
+			break; /* a member speaks only for itself */
+		if (m.raft.type == RAFT_MSG_SNAPSHOT && !peers_have_snapshot(&s->peers, m.raft.index, m.raft.log_term))
+			break; /* the chunks did not all arrive: the leader offers it again */
+		raft_step(s->raft, &m.raft);
+		break;
+	case PEER_FORWARD:
+		if (is_leader(s)) {
+			struct buf reply;
+			buf_init(&reply);
+			int err = propose_write(s, m.session, m.frame.p, m.frame.len, &reply);
+			if (err && err != COORD_ENOTREADY) {
+				struct buf b;
+				buf_init(&b);
+				peer_encode_forward(&b, PEER_REFUSED, m.session, reply.p, reply.len);
+				peers_send(&s->peers, from, b.p, b.len);
+				buf_free(&b);
+			}
+			buf_free(&reply);
+		}
+		break;
+	case PEER_NEW_SESSION:
+		if (is_leader(s)) {
+			struct buf txn;
+			buf_init(&txn);
+			if (prep_create_session(&s->lim, m.session, m.passwd, m.timeout_ms, &txn) == COORD_OK &&
+			    raft_propose(s->raft, RAFT_ENTRY_NORMAL, txn.p, txn.len, NULL) == COORD_OK)
+				s->stats.txns_logged++;
+			buf_free(&txn);
+		}
+		break;
+	case PEER_REFUSED: {
+		struct client *c = clients_get(&s->cl, m.session);
+		uint8_t kind, op;
+		uint64_t xid;
+		if (c && !coord_reply_peek(m.frame.p, m.frame.len, &kind, &xid, &op)) {
+			struct client_op *w = find_write(c, xid);
+			if (w) {
+				w->reply = malloc(m.frame.len);
+				if (w->reply) {
+					memcpy(w->reply, m.frame.p, m.frame.len);
+					w->reply_len = m.frame.len;
+					w->done = 1;
+				}
+				flush_ops(s, c);
+			}
+		}
+		break;
+	}
+	case PEER_TOUCH:
+		if (is_leader(s)) {
+			int64_t now = mono_ns();
+			for (uint32_t i = 0; i < m.ntouch; i++) {
+				struct client *c = clients_get(&s->cl, peer_touch_at(&m, i));
+				if (c)
+					c->last_heard_ns = now;
+			}
+		}
+		break;
+	case PEER_SNAP_CHUNK:
+		peers_recv_chunk(&s->peers, m.index, m.term, m.offset, m.total, m.chunk.p, m.chunk.len);
+		break;
+	}
+	peer_msg_clear(&m);
+}
+
+/* ---- applying committed entries ---- */
 
 static void end_session(struct server *s, uint64_t session)
 {
@@ -525,144 +688,328 @@ static void end_session(struct server *s, uint64_t session)
 	clients_remove(&s->cl, session);
 }
 
-static void flush_batch(struct server *s)
+static void answer_connect(struct server *s, uint64_t session)
 {
-	int failed = COORD_OK;
-	if (s->batch_logged) {
-		failed = txnlog_sync(s->log);
-		s->stats.fsyncs++;
-		if (failed) {
-			if (!s->disk_error)
-				LOG_ERROR("cannot write the transaction log in %s (%s): refusing writes until it can; "
-					  "nothing acknowledged is lost", s->cfg.data_log_dir, coord_strerror(failed));
-			s->disk_error = 1;
-			txnlog_discard(s->log);
-			s->next_zxid = s->durable_zxid;
-		} else {
-			if (s->disk_error)
-				LOG_INFO("the transaction log is writable again");
-			s->disk_error = 0;
-			s->durable_zxid = s->next_zxid;
+	for (size_t i = 0; i < s->nconnects; i++) {
+		struct pending_connect *pc = &s->connects[i];
+		if (pc->session != session)
+			continue;
+		const struct session *se = sessions_find(&s->st.sessions, session);
+		struct client *c = se ? clients_get(&s->cl, session) : NULL;
+		if (c && !memcmp(se->passwd, pc->passwd, COORD_PASSWD_LEN)) {
+			clients_attach(&s->cl, c, pc->route, pc->route_len);
+			c->touched = 1;
+			connect_reply(s, pc->route, pc->route_len, pc->xid, se, 1);
+			note_latency(s, pc->recv_ns);
 		}
+		s->connects[i] = s->connects[--s->nconnects];
+		return;
 	}
-	for (size_t i = 0; i < s->nbatch; i++) {
-		struct pending *p = &s->batch[i];
-		struct client *c = p->session ? clients_get(&s->cl, p->session) : NULL;
-		if (c && c->pending)
-			c->pending--;
-		struct apply_out out = {0};
-		switch (p->kind) {
-		case P_TXN:
-			if (failed) {
-				struct txn t;
-				struct coord_req req = {0};
-				struct rd r;
-				if (!txn_decode(p->data, p->len, &t)) {
-					rd_init(&r, t.req.p, t.req.len);
-					rd_u8(&r);
-					req.op = rd_u8(&r);
-					rd_u16(&r);
-					req.xid = rd_u64(&r);
-				}
-				struct buf b;
-				buf_init(&b);
-				state_error_frame(&b, &req, s->st.last_zxid, failed,
-						  failed == COORD_ENOSPC ? "the server's disk is full; the write was not applied"
-									 : "the server cannot write its log; the write was not applied");
-				send_session(s, p->session, b.p, b.len);
-				buf_free(&b);
-				break;
-			}
-			apply_txn(s, p, &out);
-			if (out.reply)
-				send_session(s, p->session, out.reply, out.reply_len);
-			note_latency(s, p->recv_ns);
-			if (out.closed_session)
-				end_session(s, out.closed_session);
-			s->txns_since_snap++;
-			break;
-		case P_NEW_SESSION: {
-			struct coord_req req = {.op = COORD_OP_CONNECT, .xid = p->xid};
-			if (failed) {
-				send_error(s, p->route, p->route_len, &req, failed, "cannot open a session: the server cannot write its log");
-				break;
-			}
-			apply_txn(s, p, &out);
-			const struct session *se = out.created_session ? sessions_find(&s->st.sessions, out.created_session) : NULL;
-			struct client *nc = se ? clients_add(&s->cl, se->id, se->timeout_ms, mono_ns()) : NULL;
-			if (nc) {
-				clients_attach(&s->cl, nc, p->route, p->route_len);
-				connect_reply(s, p->route, p->route_len, &req, se, 1);
-			} else {
-				send_error(s, p->route, p->route_len, &req, COORD_ENOTREADY, "session id collision; try again");
-			}
-			note_latency(s, p->recv_ns);
-			s->txns_since_snap++;
-			break;
-		}
-		case P_EXPIRE:
-			if (failed) {
-				if (c)
-					c->expiring = 0; /* try again at the next check */
-				break;
-			}
-			apply_txn(s, p, &out);
-			if (out.closed_session) {
-				LOG_INFO("session 0x%016" PRIx64 " expired", out.closed_session);
-				end_session(s, out.closed_session);
-			}
-			s->txns_since_snap++;
-			break;
-		case P_READ: {
-			struct coord_req req;
-			if (!coord_req_decode(p->data, p->len, &req, NULL, 0)) {
-				serve_read(s, p->session, &req, p->recv_ns);
-				coord_req_clear(&req);
-			}
-			break;
-		}
-		case P_FRAME:
-			send_session(s, p->session, p->data, p->len);
-			break;
-		}
-		apply_out_reset(&out);
-		free(p->data);
-	}
-	s->nbatch = 0;
-	s->batch_logged = 0;
 }
 
-/* ---- expiry ---- */
+static void apply_entry(struct server *s, uint64_t index, const struct raft_entry *e)
+{
+	struct txn t;
+	if (e->type == RAFT_ENTRY_NOOP) {
+		memset(&t, 0, sizeof(t));
+		t.type = TXN_NOOP;
+	} else if (txn_decode(e->data, e->len, &t)) {
+		LOG_ERROR("committed entry 0x%" PRIx64 " does not decode; stopping rather than diverging", index);
+		abort();
+	}
+	t.term = e->term;
+	struct apply_out out = {0};
+	state_apply(&s->st, index, &t, &out);
+	fire_events(s, &out, index);
+	s->txns_since_snap++;
+	if (t.type == TXN_CREATE_SESSION) {
+		if (out.created_session)
+			clients_add(&s->cl, t.session_id, t.timeout_ms, mono_ns());
+		answer_connect(s, t.session_id);
+	} else if (out.reply) {
+		struct client *c = clients_get(&s->cl, t.session_id);
+		uint8_t kind, op;
+		uint64_t xid;
+		if (c && !coord_reply_peek(out.reply, out.reply_len, &kind, &xid, &op)) {
+			struct client_op *w = find_write(c, xid);
+			if (w) {
+				w->reply = out.reply;
+				w->reply_len = out.reply_len;
+				out.reply = NULL;
+				w->done = 1;
+			}
+			flush_ops(s, c);
+		}
+	}
+	if (out.closed_session) {
+		if (t.type == TXN_CLOSE_SESSION)
+			LOG_INFO("session 0x%016" PRIx64 " expired", out.closed_session);
+		end_session(s, out.closed_session);
+	}
+	apply_out_reset(&out);
+}
+
+/* Sessions queued behind a sync whose commit point is now applied. */
+static void flush_syncs(void *arg, struct client *c)
+{
+	struct server *s = arg;
+	if (c->head && c->head->kind == CLIENT_OP_SYNC)
+		flush_ops(s, c);
+}
+
+struct read_result {
+	struct server *s;
+	const struct raft_read *rd;
+};
+
+static void take_read(void *arg, struct client *c)
+{
+	struct read_result *x = arg;
+	for (struct client_op *op = c->head; op; op = op->next) {
+		if (op->kind != CLIENT_OP_SYNC || op->ctx != x->rd->ctx || op->done)
+			continue;
+		if (x->rd->ok) {
+			op->index = x->rd->index;
+			op->done = 1;
+		} else {
+			op->sent_to = -1; /* no leader could answer: ask again next tick */
+		}
+		return;
+	}
+}
+
+/* ---- the durable log ---- */
+
+static int log_entry(struct server *s, uint64_t index, const struct raft_entry *e)
+{
+	struct buf b;
+	buf_init(&b);
+	buf_u64(&b, e->term);
+	buf_u8(&b, e->type);
+	buf_put(&b, e->data, e->len);
+	int err = b.oom ? COORD_ENOMEM : txnlog_append(s->log, index, b.p, b.len);
+	buf_free(&b);
+	return err;
+}
+
+static void disk_failed(struct server *s, int err)
+{
+	if (!s->disk_error)
+		LOG_ERROR("cannot write the log in %s (%s): writes are refused until it can; nothing acknowledged "
+			  "is lost", s->cfg.data_log_dir, coord_strerror(err));
+	s->disk_error = err;
+}
+
+static void install_snapshot(struct server *s, uint64_t index, uint64_t term)
+{
+	char err[512];
+	if (peers_keep_snapshot(&s->peers)) {
+		LOG_ERROR("cannot keep the snapshot received from the leader; stopping");
+		exit(1);
+	}
+	state_free(&s->st);
+	if (state_init(&s->st, s->cfg.max_data_bytes)) {
+		LOG_ERROR("out of memory loading a snapshot");
+		exit(1);
+	}
+	uint64_t zxid = 0;
+	if (snap_load_newest(s->cfg.data_dir, &zxid, (int (*)(void *, const uint8_t *, size_t))state_load_record, &s->st,
+			     err, sizeof(err)) ||
+	    zxid != index || state_load_done(&s->st)) {
+		LOG_ERROR("the snapshot 0x%" PRIx64 " received from the leader does not load (%s); stopping", index, err);
+		exit(1);
+	}
+	if (txnlog_truncate_after(s->log, 0)) {
+		LOG_ERROR("cannot empty the log for the new snapshot; stopping");
+		exit(1);
+	}
+	/* The session table may have changed wholesale: rebuild this member's view of it. */
+	struct clients fresh;
+	if (clients_init(&fresh)) {
+		LOG_ERROR("out of memory");
+		exit(1);
+	}
+	int64_t now = mono_ns();
+	for (size_t i = 0; i < s->st.sessions.nbuckets; i++) {
+		for (struct session *se = s->st.sessions.buckets[i]; se; se = se->next) {
+			struct client *old = clients_get(&s->cl, se->id);
+			struct client *c = clients_add(&fresh, se->id, se->timeout_ms, now);
+			if (c && old && old->route_len)
+				clients_attach(&fresh, c, old->route, old->route_len);
+			if (c)
+				c->watches_lost = !old;
+		}
+	}
+	for (size_t i = 0; i < s->cl.nbuckets; i++)
+		for (struct client *c = s->cl.by_id[i]; c; c = c->next_id)
+			if (!clients_get(&fresh, c->session))
+				watch_remove_session(s->wm, c->session);
+	clients_free(&s->cl);
+	s->cl = fresh;
+	s->prev_snap_zxid = s->snap_zxid = index;
+	s->prev_snap_term = s->snap_term = term;
+	LOG_INFO("installed snapshot 0x%" PRIx64 " from the leader (%" PRIu64 " znodes)", index, s->st.tree.count);
+}
+
+static void send_raft(struct server *s, const struct raft_msg *m)
+{
+	if (m->type == RAFT_MSG_SNAPSHOT &&
+	    peers_send_snapshot(&s->peers, m->to, s->cfg.data_dir, m->index, m->log_term))
+		return;
+	struct buf b;
+	buf_init(&b);
+	if (peer_encode_raft(&b, m) == COORD_OK)
+		peers_send(&s->peers, m->to, b.p, b.len);
+	buf_free(&b);
+}
+
+/* Do what the core asks: returns 0, or an error when the disk refused (retry next tick). */
+static int process_ready(struct server *s)
+{
+	struct raft_ready rd;
+	while (raft_ready(s->raft, &rd)) {
+		if (rd.install_snapshot)
+			install_snapshot(s, rd.snap_index, rd.snap_term);
+		for (size_t i = 0; i < rd.nmsgs; i++)
+			send_raft(s, &rd.msgs[i]);
+		int err = COORD_OK;
+		if (rd.truncate && (err = txnlog_truncate_after(s->log, rd.truncate_after))) {
+			disk_failed(s, err);
+			return err;
+		}
+		for (uint64_t i = rd.persist_from; !err && i && i <= rd.persist_to; i++)
+			err = log_entry(s, i, raft_entry(s->raft, i));
+		if (!err && rd.persist_to) {
+			err = txnlog_sync(s->log);
+			s->stats.fsyncs++;
+		}
+		if (!err && rd.has_hard)
+			err = raftstate_save(s->rs, &rd.hard);
+		if (err) {
+			txnlog_discard(s->log);
+			disk_failed(s, err);
+			return err;
+		}
+		if (s->disk_error) {
+			LOG_INFO("the log is writable again");
+			s->disk_error = 0;
+		}
+		for (size_t i = 0; i < rd.nafter; i++)
+			send_raft(s, &rd.msgs_after[i]);
+		for (uint64_t i = rd.apply_from; i && i <= rd.apply_to; i++)
+			apply_entry(s, i, raft_entry(s->raft, i));
+		for (size_t i = 0; i < rd.nreads; i++) {
+			struct read_result x = {s, &rd.reads[i]};
+			clients_each(&s->cl, take_read, &x);
+		}
+		if (rd.apply_to || rd.nreads)
+			clients_each(&s->cl, flush_syncs, s);
+		raft_advance(s->raft, &rd);
+	}
+	return 0;
+}
+
+/* ---- leadership, expiry, liveness reports ---- */
+
+static void grace(void *arg, struct client *c)
+{
+	c->last_heard_ns = *(int64_t *)arg;
+	c->expiring = 0;
+}
+
+static void leader_changed(struct server *s)
+{
+	int leader = raft_leader(s->raft);
+	if (leader == s->leader_seen && raft_term(s->raft) == s->term_seen)
+		return;
+	s->leader_seen = leader;
+	s->term_seen = raft_term(s->raft);
+	if (leader == s->cfg.my_id) {
+		s->stats.elections_won++;
+		if (!s->standalone)
+			LOG_INFO("leading the ensemble (term %" PRIu64 ")", s->term_seen);
+		/* A new leader does not know when sessions were last heard of: every session gets a
+		 * full timeout from now, as in ZooKeeper. */
+		int64_t now = mono_ns();
+		clients_each(&s->cl, grace, &now);
+	} else if (leader != RAFT_NONE && !s->standalone) {
+		LOG_INFO("following member %d (term %" PRIu64 ")", leader, s->term_seen);
+	}
+	resubmit_all(s, 0);
+}
 
 struct expiry {
 	struct server *s;
 	int64_t now;
+	uint64_t *touched;
+	uint32_t ntouched, ctouched;
 };
 
-static void check_one(void *arg, struct client *c)
+static void tick_client(void *arg, struct client *c)
 {
 	struct expiry *e = arg;
 	struct server *s = e->s;
-	if (c->expiring || e->now - c->last_heard_ns <= (int64_t)c->timeout_ms * 1000000)
-		return;
-	struct buf txn;
-	buf_init(&txn);
-	if (prep_expire_session(c->session, &txn) == COORD_OK) {
-		struct pending *p = batch_add(s, P_EXPIRE, NULL, 0, c->session);
-		if (p && batch_log(s, p, &txn) == COORD_OK)
+	if (is_leader(s)) {
+		if (c->expiring || e->now - c->last_heard_ns <= (int64_t)c->timeout_ms * 1000000)
+			return;
+		struct buf txn;
+		buf_init(&txn);
+		if (!s->disk_error && prep_expire_session(c->session, &txn) == COORD_OK &&
+		    raft_propose(s->raft, RAFT_ENTRY_NORMAL, txn.p, txn.len, NULL) == COORD_OK) {
 			c->expiring = 1;
-		else if (p) {
-			s->nbatch--;
-			c->pending--;
+			s->stats.txns_logged++;
 		}
+		buf_free(&txn);
+		return;
 	}
-	buf_free(&txn);
+	if (!c->touched)
+		return;
+	c->touched = 0;
+	if (e->ntouched == e->ctouched) {
+		uint32_t n = e->ctouched ? e->ctouched * 2 : 64;
+		uint64_t *p = realloc(e->touched, n * sizeof(*p));
+		if (!p)
+			return;
+		e->touched = p;
+		e->ctouched = n;
+	}
+	e->touched[e->ntouched++] = c->session;
 }
 
-static void check_expiry(struct server *s)
+static void tick(struct server *s)
 {
-	struct expiry e = {s, mono_ns()};
-	clients_each(&s->cl, check_one, &e);
+	raft_tick(s->raft);
+	struct expiry e = {s, mono_ns(), NULL, 0, 0};
+	clients_each(&s->cl, tick_client, &e);
+	int leader = raft_leader(s->raft);
+	if (e.ntouched && leader != RAFT_NONE && leader != s->cfg.my_id) {
+		struct buf b;
+		buf_init(&b);
+		for (uint32_t off = 0; off < e.ntouched; off += PEER_MAX_TOUCH) {
+			uint32_t n = e.ntouched - off < PEER_MAX_TOUCH ? e.ntouched - off : PEER_MAX_TOUCH;
+			buf_reset(&b);
+			peer_encode_touch(&b, e.touched + off, n);
+			peers_send(&s->peers, leader, b.p, b.len);
+		}
+		buf_free(&b);
+	}
+	free(e.touched);
+	/* Connects nobody answered within a minute: the client gave up long ago. */
+	for (size_t i = 0; i < s->nconnects;) {
+		if (e.now - s->connects[i].recv_ns > 60LL * 1000000000)
+			s->connects[i] = s->connects[--s->nconnects];
+		else
+			i++;
+	}
+	resubmit_all(s, 0);
+}
+
+static void peer_lost(void *arg, int id)
+{
+	struct server *s = arg;
+	if (id == raft_leader(s->raft))
+		LOG_INFO("lost the connection to the leader (member %d): electing a new one", id);
+	raft_peer_lost(s->raft, id);
 }
 
 /* ---- snapshots ---- */
@@ -711,6 +1058,12 @@ static void maybe_snapshot(struct server *s)
 		if (r > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 			s->stats.snapshots++;
 			LOG_INFO("snapshot 0x%" PRIx64 " written", s->snap_zxid);
+			/* Keep the log from the previous snapshot on, in memory and on disk, so a member a
+			 * little behind catches up from the log rather than by a whole snapshot. */
+			if (s->prev_snap_zxid)
+				raft_compact(s->raft, s->prev_snap_zxid, s->prev_snap_term);
+			s->prev_snap_zxid = s->snap_zxid;
+			s->prev_snap_term = s->snap_term;
 			uint64_t oldest = snap_purge(s->cfg.data_dir, SNAPSHOTS_KEPT);
 			if (oldest)
 				txnlog_purge(s->log, oldest);
@@ -719,18 +1072,24 @@ static void maybe_snapshot(struct server *s)
 				 s->snap_zxid);
 		}
 	}
-	if (s->txns_since_snap < s->snap_threshold)
+	if (s->txns_since_snap < s->snap_threshold || s->snap_pid)
 		return;
 	if (txnlog_roll(s->log))
 		return;
 	s->snap_zxid = s->st.last_zxid;
+	s->snap_term = s->st.last_term;
 	pid_t pid = fork();
 	if (pid < 0) {
 		LOG_WARN("cannot fork to write a snapshot: %s", strerror(errno));
 		return;
 	}
 	if (pid == 0) {
-		/* The child sees the state as of the fork (copy-on-write) and touches nothing else. */
+		/* The child sees the state as of the fork (copy-on-write) and touches nothing else. It
+		 * dies with its parent (releasing the locks it inherited), so a member killed while
+		 * writing a snapshot can start again at once. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() == 1)
+			_exit(1);
 		_exit(write_snapshot(s, s->snap_zxid));
 	}
 	s->snap_pid = pid;
@@ -760,27 +1119,58 @@ fail:
 	return COORD_EIO;
 }
 
-static int replay_one(void *arg, uint64_t zxid, const uint8_t *payload, size_t len)
+static int load_entry(void *arg, uint64_t zxid, const uint8_t *payload, size_t len)
 {
 	struct server *s = arg;
-	if (zxid != s->st.last_zxid + 1) {
-		LOG_ERROR("the transaction log jumps from zxid 0x%" PRIx64 " to 0x%" PRIx64
-			  ": transactions are missing; restore %s from a backup or a healthy member",
-			  s->st.last_zxid, zxid, s->cfg.data_log_dir);
+	if (zxid != raft_last_index(s->raft) + 1) {
+		LOG_ERROR("the log jumps from zxid 0x%" PRIx64 " to 0x%" PRIx64 ": entries are missing; restore %s from "
+			  "a backup, or empty this member's dataDir and dataLogDir and let it rejoin from the leader",
+			  raft_last_index(s->raft), zxid, s->cfg.data_log_dir);
 		return COORD_EIO;
 	}
-	struct txn t;
-	if (txn_decode(payload, len, &t)) {
-		LOG_ERROR("transaction 0x%" PRIx64 " in the log does not decode (written by another version?)", zxid);
+	struct rd r;
+	rd_init(&r, payload, len);
+	uint64_t term = rd_u64(&r);
+	uint8_t type = rd_u8(&r);
+	if (r.bad) {
+		LOG_ERROR("log entry 0x%" PRIx64 " is too short", zxid);
 		return COORD_EPROTO;
 	}
-	struct apply_out out = {0};
-	state_apply(&s->st, zxid, &t, &out);
-	apply_out_reset(&out);
-	return 0;
+	return raft_load(s->raft, term, type, r.p, rd_left(&r));
 }
 
 static int snap_load(void *arg, const uint8_t *p, size_t n) { return state_load_record(arg, p, n); }
+
+static int raft_setup(struct server *s, struct raft_hard *hs, char *err, size_t errlen)
+{
+	struct raft_config rc = {0};
+	rc.id = s->cfg.my_id;
+	if (s->standalone) {
+		rc.nmembers = 1;
+		rc.members[0].id = rc.id;
+		rc.members[0].voter = 1;
+	} else {
+		rc.nmembers = s->cfg.nmembers;
+		for (int i = 0; i < s->cfg.nmembers; i++) {
+			rc.members[i].id = s->cfg.members[i].id;
+			rc.members[i].voter = !s->cfg.members[i].observer;
+		}
+	}
+	/* The core ticks every 10 ms; an election waits two to four tickTimes unless a dropped
+	 * connection says sooner that the leader is gone; heartbeats go six times per timeout. */
+	rc.election_ticks = 2 * s->cfg.tick_time / RAFT_TICK_MS;
+	if (rc.election_ticks < 10)
+		rc.election_ticks = 10;
+	rc.heartbeat_ticks = rc.election_ticks / 6;
+	rc.max_batch = 1024;
+	rc.max_inflight = 256;
+	if (getrandom(&rc.seed, sizeof(rc.seed), 0) != sizeof(rc.seed))
+		rc.seed = (uint64_t)mono_ns();
+	int e = raft_new(&rc, hs, s->st.last_zxid, s->st.last_term, &s->raft);
+	if (e)
+		snprintf(err, errlen, "cannot start the consensus core: %s", coord_strerror(e));
+	return e;
+}
 
 struct restore {
 	struct server *s;
@@ -808,26 +1198,32 @@ static int recover(struct server *s, char *err, size_t errlen)
 		snprintf(err, errlen, "snapshot 0x%" PRIx64 " in %s is inconsistent", snap_zxid, s->cfg.data_dir);
 		return rc;
 	}
+	s->prev_snap_zxid = s->snap_zxid = snap_zxid;
+	s->prev_snap_term = s->snap_term = s->st.last_term;
+	struct raft_hard hs;
+	if ((rc = raftstate_open(s->cfg.data_dir, &s->rs, &hs, err, errlen)))
+		return rc;
 	if ((rc = txnlog_open(s->cfg.data_log_dir, &s->log, &log_last, err, errlen)))
 		return rc;
-	uint64_t before = s->st.last_zxid;
-	if ((rc = txnlog_replay(s->log, s->st.last_zxid, replay_one, s))) {
-		snprintf(err, errlen, "cannot replay the transaction log in %s (see the log above)", s->cfg.data_log_dir);
+	if ((rc = raft_setup(s, &hs, err, errlen)))
+		return rc;
+	if ((rc = txnlog_replay(s->log, snap_zxid, load_entry, s))) {
+		snprintf(err, errlen, "cannot read the log in %s (see above)", s->cfg.data_log_dir);
 		return rc;
 	}
-	s->next_zxid = s->durable_zxid = s->st.last_zxid;
+	raft_set_applied(s->raft, snap_zxid);
 	struct restore r = {s, mono_ns(), 0};
 	sessions_each(&s->st.sessions, restore_client, &r);
-	LOG_INFO("recovered: snapshot 0x%" PRIx64 " + %" PRIu64 " log records, last zxid 0x%" PRIx64
-		 ", %" PRIu64 " znodes, %zu sessions",
-		 snap_zxid, s->st.last_zxid - before, s->st.last_zxid, s->st.tree.count, s->st.sessions.count);
+	LOG_INFO("recovered: snapshot 0x%" PRIx64 " + %" PRIu64 " log records, last zxid 0x%" PRIx64 " (term %" PRIu64
+		 "), %" PRIu64 " znodes, %zu sessions",
+		 snap_zxid, raft_last_index(s->raft) - snap_zxid, raft_last_index(s->raft), hs.term, s->st.tree.count,
+		 s->st.sessions.count);
 	return r.err;
 }
 
-static int bind_port(struct server *s, char *err, size_t errlen)
+static int bind_client_port(struct server *s, char *err, size_t errlen)
 {
-	s->zctx = zmq_ctx_new();
-	s->sock = s->zctx ? zmq_socket(s->zctx, ZMQ_ROUTER) : NULL;
+	s->sock = zmq_socket(s->zctx, ZMQ_ROUTER);
 	if (!s->sock) {
 		snprintf(err, errlen, "cannot create the ZeroMQ socket: %s", zmq_strerror(errno));
 		return COORD_EIO;
@@ -857,16 +1253,23 @@ int server_open(const struct coord_config *cfg, struct server **out, char *err, 
 		return COORD_ENOMEM;
 	}
 	s->cfg = *cfg;
+	s->standalone = cfg->nmembers == 0;
+	if (s->standalone && !s->cfg.my_id)
+		s->cfg.my_id = 1;
 	s->lock_fd = -1;
-	s->lim = (struct prep_limits){cfg->max_data_bytes, cfg->min_session_timeout, cfg->max_session_timeout, cfg->my_id};
+	s->lim = (struct prep_limits){cfg->max_data_bytes, cfg->min_session_timeout, cfg->max_session_timeout, s->cfg.my_id};
 	s->snap_threshold = draw_threshold(cfg->snap_count);
 	s->stats.started_ms = prep_now_ms();
+	s->tick_ns = (int64_t)RAFT_TICK_MS * 1000000;
 	int rc;
 	if ((rc = mkdirs(cfg->data_dir, err, errlen)) || (rc = mkdirs(cfg->data_log_dir, err, errlen)))
 		goto fail;
 	char lock[COORD_DIR_MAX + 32];
 	snprintf(lock, sizeof(lock), "%s/coordd.lock", cfg->data_dir);
 	s->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	/* A killed member's snapshot writer may take a moment to die with it: wait up to 2 s. */
+	for (int i = 0; s->lock_fd >= 0 && i < 40 && flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0; i++)
+		usleep(50000);
 	if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
 		snprintf(err, errlen, "dataDir %s is in use by another coordd (lock %s): %s", cfg->data_dir, lock,
 			 strerror(errno));
@@ -878,8 +1281,21 @@ int server_open(const struct coord_config *cfg, struct server **out, char *err, 
 		rc = COORD_ENOMEM;
 		goto fail;
 	}
-	if ((rc = recover(s, err, errlen)) || (rc = bind_port(s, err, errlen)))
+	if ((rc = recover(s, err, errlen)))
 		goto fail;
+	s->zctx = zmq_ctx_new();
+	if (!s->zctx) {
+		snprintf(err, errlen, "cannot start ZeroMQ: %s", zmq_strerror(errno));
+		rc = COORD_EIO;
+		goto fail;
+	}
+	if (!s->standalone && (rc = peers_open(&s->peers, s->zctx, &s->cfg, err, errlen)))
+		goto fail;
+	if ((rc = bind_client_port(s, err, errlen)))
+		goto fail;
+	s->leader_seen = -1;
+	if (s->standalone || (s->cfg.nmembers == 1))
+		raft_campaign(s->raft); /* alone: no one to wait for */
 	*out = s;
 	return COORD_OK;
 fail:
@@ -887,49 +1303,120 @@ fail:
 	return rc;
 }
 
+static void drain_clients(struct server *s)
+{
+	for (int k = 0; k < DRAIN_MAX; k++) {
+		zmq_msg_t route, body;
+		zmq_msg_init(&route);
+		if (zmq_msg_recv(&route, s->sock, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&route);
+			return;
+		}
+		zmq_msg_init(&body);
+		int ok = zmq_msg_more(&route) && zmq_msg_recv(&body, s->sock, 0) >= 0;
+		int extra = ok && zmq_msg_more(&body);
+		int multi = extra;
+		while (extra) { /* one request is one frame: drain and refuse the rest */
+			zmq_msg_t junk;
+			zmq_msg_init(&junk);
+			extra = zmq_msg_recv(&junk, s->sock, 0) >= 0 && zmq_msg_more(&junk);
+			zmq_msg_close(&junk);
+		}
+		if (ok)
+			handle_client(s, zmq_msg_data(&route), zmq_msg_size(&route), multi ? (const uint8_t *)"" : zmq_msg_data(&body),
+				      multi ? 0 : zmq_msg_size(&body));
+		zmq_msg_close(&body);
+		zmq_msg_close(&route);
+	}
+}
+
+static void drain_peers(struct server *s)
+{
+	if (s->standalone)
+		return;
+	for (int k = 0; k < DRAIN_MAX; k++) {
+		zmq_msg_t body;
+		int from = 0;
+		int r = peers_recv(&s->peers, &from, &body);
+		if (r == 0)
+			return;
+		if (r < 0)
+			continue;
+		handle_peer(s, from, zmq_msg_data(&body), zmq_msg_size(&body));
+		zmq_msg_close(&body);
+	}
+}
+
+/* A leader asked to stop hands leadership to its most up-to-date voter first, so the ensemble
+ * does not wait for an election timeout. Returns 1 while the hand-over is still under way. */
+static int hand_over(struct server *s, int64_t *deadline)
+{
+	if (s->standalone || !is_leader(s))
+		return 0;
+	int64_t now = mono_ns();
+	if (!*deadline) {
+		*deadline = now + 1000000000LL;
+		struct raft_status st;
+		raft_status(s->raft, &st);
+		int best = 0;
+		uint64_t match = 0;
+		for (int i = 0; i < st.npeers; i++) {
+			const struct coord_member *m = NULL;
+			for (int k = 0; k < s->cfg.nmembers; k++)
+				if (s->cfg.members[k].id == st.peers[i].id)
+					m = &s->cfg.members[k];
+			if (st.peers[i].id != st.id && m && !m->observer && st.peers[i].active && st.peers[i].match >= match) {
+				best = st.peers[i].id;
+				match = st.peers[i].match;
+			}
+		}
+		if (!best || raft_transfer(s->raft, best))
+			return 0;
+		LOG_INFO("stopping: handing leadership to member %d", best);
+	}
+	return now < *deadline;
+}
+
 int server_run(struct server *s)
 {
-	int64_t next_check = 0;
-	while (!s->stop) {
-		zmq_pollitem_t it = {s->sock, 0, ZMQ_POLLIN, 0};
-		int rc = zmq_poll(&it, 1, EXPIRY_CHECK_MS);
-		if (rc < 0 && errno != EINTR) {
+	s->next_tick_ns = mono_ns() + s->tick_ns;
+	int64_t hand_over_deadline = 0;
+	while (!s->stop || hand_over(s, &hand_over_deadline)) {
+		zmq_pollitem_t it[2 + PEERS_MAX];
+		int n = 0;
+		it[n++] = (zmq_pollitem_t){s->sock, 0, ZMQ_POLLIN, 0};
+		if (!s->standalone) {
+			it[n++] = (zmq_pollitem_t){s->peers.router, 0, ZMQ_POLLIN, 0};
+			for (int i = 0; i < s->peers.n; i++)
+				if (s->peers.p[i].mon)
+					it[n++] = (zmq_pollitem_t){s->peers.p[i].mon, 0, ZMQ_POLLIN, 0};
+		}
+		int64_t now = mono_ns();
+		long wait_ms = (long)((s->next_tick_ns - now + 999999) / 1000000);
+		if (wait_ms < 0)
+			wait_ms = 0;
+		if (zmq_poll(it, n, wait_ms) < 0 && errno != EINTR) {
 			LOG_ERROR("zmq_poll: %s", zmq_strerror(errno));
 			return COORD_EIO;
 		}
-		for (int k = 0; k < DRAIN_MAX; k++) {
-			zmq_msg_t route, body;
-			zmq_msg_init(&route);
-			if (zmq_msg_recv(&route, s->sock, ZMQ_DONTWAIT) < 0) {
-				zmq_msg_close(&route);
-				break;
-			}
-			zmq_msg_init(&body);
-			int ok = zmq_msg_more(&route) && zmq_msg_recv(&body, s->sock, 0) >= 0;
-			int extra = ok && zmq_msg_more(&body);
-			while (extra) { /* one request is one frame: drain and refuse the rest */
-				zmq_msg_t junk;
-				zmq_msg_init(&junk);
-				extra = zmq_msg_recv(&junk, s->sock, 0) >= 0 && zmq_msg_more(&junk);
-				zmq_msg_close(&junk);
-			}
-			if (ok)
-				handle_message(s, zmq_msg_data(&route), zmq_msg_size(&route),
-					       ok && !zmq_msg_more(&body) ? zmq_msg_data(&body) : "", zmq_msg_size(&body));
-			zmq_msg_close(&body);
-			zmq_msg_close(&route);
+		if (!s->standalone)
+			peers_poll_monitors(&s->peers, peer_lost, s);
+		drain_peers(s);
+		drain_clients(s);
+		now = mono_ns();
+		int ticked = now >= s->next_tick_ns;
+		if (ticked) {
+			s->next_tick_ns = now + s->tick_ns;
+			tick(s);
 		}
-		int64_t now = mono_ns();
-		if (now >= next_check) {
-			check_expiry(s);
-			next_check = now + (int64_t)EXPIRY_CHECK_MS * 1000000;
+		/* While the disk refuses, retry once a tick rather than in a tight loop. */
+		if (!s->disk_error || ticked) {
+			process_ready(s);
+			leader_changed(s);
+			process_ready(s);
 		}
-		if (s->nbatch)
-			flush_batch(s);
 		maybe_snapshot(s);
 	}
-	if (s->nbatch)
-		flush_batch(s);
 	return COORD_OK;
 }
 
@@ -943,20 +1430,31 @@ void server_close(struct server *s)
 		int status;
 		waitpid(s->snap_pid, &status, 0);
 	}
-	for (size_t i = 0; i < s->nbatch; i++)
-		free(s->batch[i].data);
-	free(s->batch);
 	if (s->sock)
 		zmq_close(s->sock);
+	peers_close(&s->peers);
 	if (s->zctx)
 		zmq_ctx_term(s->zctx);
+	raft_free(s->raft);
 	if (s->log)
 		txnlog_close(s->log);
+	raftstate_close(s->rs);
 	watch_free(s->wm);
 	if (s->cl.by_id)
 		clients_free(&s->cl);
 	state_free(&s->st);
+	free(s->connects);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
 	free(s);
+}
+
+const char *server_mode(const struct server *s)
+{
+	if (s->standalone)
+		return "standalone";
+	if (is_leader(s))
+		return "leader";
+	const struct coord_member *me = coord_config_self(&s->cfg);
+	return me && me->observer ? "observer" : "follower";
 }

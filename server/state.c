@@ -241,6 +241,7 @@ static void apply_request(struct state *s, uint64_t zxid, const struct txn *t, s
 void state_apply(struct state *s, uint64_t zxid, const struct txn *t, struct apply_out *out)
 {
 	s->last_zxid = zxid;
+	s->last_term = t->term;
 	switch (t->type) {
 	case TXN_CREATE_SESSION:
 		if (sessions_find(&s->sessions, t->session_id)) {
@@ -385,6 +386,7 @@ int state_save(const struct state *s, int (*put)(void *arg, const void *p, size_
 		buf_u8(&sv.b, REC_END);
 		buf_u64(&sv.b, s->last_zxid);
 		buf_u64(&sv.b, s->tree.next_ino);
+		buf_u64(&sv.b, s->last_term);
 		sv.err = sv.b.oom ? COORD_ENOMEM : put(arg, sv.b.p, sv.b.len);
 	}
 	buf_free(&sv.b);
@@ -478,6 +480,7 @@ int state_load_record(struct state *s, const uint8_t *p, size_t n)
 	case REC_END:
 		s->last_zxid = rd_u64(&r);
 		s->tree.next_ino = rd_u64(&r);
+		s->last_term = rd_u64(&r);
 		if (r.bad || rd_left(&r))
 			return COORD_EPROTO;
 		s->loaded_header = 1;

@@ -24,6 +24,7 @@ struct state {
 	struct tree tree;
 	struct sessions sessions;
 	uint64_t last_zxid;           /* zxid of the last applied txn */
+	uint64_t last_term;           /* the log term of that txn (given by the log, kept in snapshots) */
 	uint32_t max_data;            /* maxDataBytes: appends may not grow data past it */
 	int loaded_header;            /* state_load_record saw the closing record */
 };
