@@ -150,7 +150,7 @@ def test_snapshot_plus_log_recovery_keeps_every_acknowledged_write(make_server):
         second = cw.pipelined_creates(w, ["/s/b%04d" % i for i in range(60)], window=20)
         m = w.call(cw.SET, cw.body_set("/s/a0000", b"changed"))
         assert m.err == cw.OK
-    # Let a snapshot being written finish (see the next test for why).
+    # Let a snapshot being written finish: this test is about recovery, not the crash window.
     wait_until(lambda: not srv.children(), 10, what="coordd's snapshot writer to finish")
     srv.kill()
     srv.launch()
@@ -221,11 +221,10 @@ def proc_state(pid):
         return None
 
 
-# BUG (server/server.c maybe_snapshot): the snapshot writer is a fork()ed child that inherits the
-# dataDir lock (coordd.lock, flock) and outlives a kill -9 of coordd. Restarting at once then
-# fails: "dataDir ... is in use by another coordd", exit 1, until the orphan finishes its snapshot.
-# To make the window deterministic the test freezes the writer (SIGSTOP) before the kill, and lets
-# it go on (SIGCONT) at the end; without the freeze the restart fails about half the time.
+# Regression: the snapshot writer is a fork()ed child; it once inherited the dataDir lock and outlived
+# a kill -9 of coordd, so a restart at once failed ("dataDir ... is in use by another coordd",
+# exit 1) until the orphan finished. To make the window deterministic the test freezes the writer
+# (SIGSTOP) before the kill, and lets it go on (SIGCONT) at the end.
 def test_restart_right_after_kill_9_during_a_snapshot_succeeds(make_server):
     srv = make_server(snapCount=20000)
     ok(srv.hosts, "mkdir", "/big")
