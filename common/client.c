@@ -1619,6 +1619,12 @@ int coord_submit(struct coord_client *c, const struct coord_req *req, coord_done
 		return COORD_EBADARG; /* the library sends those itself (CHECK only inside MULTI) */
 	if (req->op == COORD_OP_MULTI && (req->nops > COORD_MAX_MULTI || (req->nops && !req->ops)))
 		return COORD_EBADARG;
+	/* A path the protocol cannot carry is a name-too-long error, not a malformed message. */
+	if (req->path.len > COORD_MAX_PATH || req->path2.len > COORD_MAX_PATH || req->after.len > COORD_MAX_PATH)
+		return COORD_ENAMETOOLONG;
+	for (uint32_t i = 0; req->op == COORD_OP_MULTI && i < req->nops; i++)
+		if (req->ops[i].path.len > COORD_MAX_PATH)
+			return COORD_ENAMETOOLONG;
 	struct coord_pending *p = calloc(1, sizeof(*p));
 	if (!p)
 		return COORD_ENOMEM;
