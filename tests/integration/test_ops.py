@@ -654,11 +654,9 @@ def test_path_of_4096_bytes_is_fine(h):
     assert get(h, p) == "deep"
 
 
-# BUG (client library / coordctl; WIRE.md 4.3 vs 9): a path over 4096 bytes is sent as is; the
-# server's decoder refuses the frame as malformed (EPROTO, its length limit, WIRE.md 4.3), and
-# coordctl exits 8 "malformed message (create: path length 4097 exceeds 4096)" instead of 6 "path
-# or name too long" (ENAMETOOLONG, the path rules of WIRE.md 9 and coordctl --help). Same for
-# get, stat, exists. The client could check the length before sending (it does for data size).
+# Regression: a path over 4096 bytes was once sent as is and refused by the server's decoder as a
+# malformed frame (coordctl exit 8); the client library now refuses it with ENAMETOOLONG (exit 6)
+# before sending, as it does for data over the size limit.
 def test_path_over_4096_bytes_fails_with_exit_6_name_too_long(h):
     p = deep_path(4097)
     got = {}
