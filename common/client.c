@@ -766,6 +766,7 @@ static void try_send_connect(struct coord_client *c)
 struct sw_ctx {
 	struct coord_client *c;
 	struct buf lists[4];
+	uint64_t rel;   /* the newest zxid seen before this connection */
 	int err;
 };
 
@@ -774,9 +775,7 @@ static int sw_flush(struct sw_ctx *x)
 	struct coord_req req;
 	memset(&req, 0, sizeof(req));
 	req.op = COORD_OP_SETWATCHES;
-	pthread_mutex_lock(&x->c->mu);
-	req.last_zxid = x->c->last_zxid;
-	pthread_mutex_unlock(&x->c->mu);
+	req.last_zxid = x->rel;
 	req.data_watches = slice_of(x->lists[0].p, x->lists[0].len);
 	req.child_watches = slice_of(x->lists[1].p, x->lists[1].len);
 	req.persistent = slice_of(x->lists[2].p, x->lists[2].len);
@@ -806,13 +805,14 @@ static int sw_rec(void *a, const char *p) { return sw_add(a, 3, p); }
 
 /* After connecting to a member that does not hold our watches: re-arm them all, relative to the
  * last zxid we saw, so the server fires whatever we missed while away. */
-static void send_setwatches(struct coord_client *c)
+static void send_setwatches(struct coord_client *c, uint64_t rel)
 {
 	if (!c->w_data.count && !c->w_child.count && !c->w_pers.count && !c->w_rec.count)
 		return;
 	struct sw_ctx x;
 	memset(&x, 0, sizeof(x));
 	x.c = c;
+	x.rel = rel;
 	for (int i = 0; i < 4; i++)
 		buf_init(&x.lists[i]);
 	int rc = coord_wset_each(&c->w_data, sw_data, &x);
@@ -981,8 +981,10 @@ static void handle_connect_reply(struct coord_client *c, const void *f, size_t l
 	c->ping_out = 0;
 	int kept = rep.watches_kept;
 	coord_reply_clear(&rep);
+	/* Relative to what we saw before this connection: the CONNECT reply's zxid says only where
+	 * the member is, not which events reached us. */
 	if (!kept)
-		send_setwatches(c);
+		send_setwatches(c, seen);
 	if (c->phase == PH_CONNECTED)
 		set_state(c, COORD_STATE_CONNECTED);
 }
@@ -1620,6 +1622,12 @@ int coord_submit(struct coord_client *c, const struct coord_req *req, coord_done
 		return COORD_EBADARG; /* the library sends those itself (CHECK only inside MULTI) */
 	if (req->op == COORD_OP_MULTI && (req->nops > COORD_MAX_MULTI || (req->nops && !req->ops)))
 		return COORD_EBADARG;
+	/* A path the protocol cannot carry is a name-too-long error, not a malformed message. */
+	if (req->path.len > COORD_MAX_PATH || req->path2.len > COORD_MAX_PATH || req->after.len > COORD_MAX_PATH)
+		return COORD_ENAMETOOLONG;
+	for (uint32_t i = 0; req->op == COORD_OP_MULTI && i < req->nops; i++)
+		if (req->ops[i].path.len > COORD_MAX_PATH)
+			return COORD_ENAMETOOLONG;
 	struct coord_pending *p = calloc(1, sizeof(*p));
 	if (!p)
 		return COORD_ENOMEM;
@@ -1780,6 +1788,60 @@ int coord_get(struct coord_client *c, const char *path, int watch, void **data, 
 			*len = res.rep.data.len;
 		if (data) {
 			/* NUL-terminated for convenience; len does not count it. */
+			char *d = malloc((size_t)res.rep.data.len + 1);
+			if (!d) {
+				rc = local_fail(COORD_ENOMEM);
+			} else {
+				if (res.rep.data.len)
+					memcpy(d, res.rep.data.p, res.rep.data.len);
+				d[res.rep.data.len] = '\0';
+				*data = d;
+			}
+		}
+	}
+	coord_result_free(&res);
+	return rc;
+}
+
+int coord_history(struct coord_client *c, const char *path, struct coord_hist **hist, uint32_t *n,
+		  struct coord_stat *st)
+{
+	struct coord_req req;
+	struct coord_result res;
+	req_init(&req, COORD_OP_HISTORY, path);
+	req.version = -1;
+	int rc = coord_call(c, &req, &res);
+	if (rc == COORD_OK) {
+		if (st)
+			*st = res.rep.stat;
+		struct coord_hist *h = malloc((res.rep.nhist ? res.rep.nhist : 1) * sizeof(*h));
+		if (!h) {
+			rc = local_fail(COORD_ENOMEM);
+		} else {
+			for (uint32_t i = 0; i < res.rep.nhist; i++)
+				coord_hist_at(&res.rep, i, &h[i]);
+			*hist = h;
+			*n = res.rep.nhist;
+		}
+	}
+	coord_result_free(&res);
+	return rc;
+}
+
+int coord_get_version(struct coord_client *c, const char *path, int32_t version, void **data, size_t *len,
+		      struct coord_hist *h)
+{
+	struct coord_req req;
+	struct coord_result res;
+	req_init(&req, COORD_OP_HISTORY, path);
+	req.version = version;
+	int rc = coord_call(c, &req, &res);
+	if (rc == COORD_OK) {
+		if (h && coord_hist_at(&res.rep, 0, h))
+			memset(h, 0, sizeof(*h));
+		if (len)
+			*len = res.rep.data.len;
+		if (data) {
 			char *d = malloc((size_t)res.rep.data.len + 1);
 			if (!d) {
 				rc = local_fail(COORD_ENOMEM);

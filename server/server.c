@@ -169,38 +169,52 @@ static int changed_since(void *arg, const struct znode *n)
 	return (uint64_t)n->mzxid > rel || (uint64_t)n->pzxid > rel;
 }
 
-/* SETWATCHES: ZooKeeper's rule: tell what changed while the client was away, else re-arm. */
+/* The nearest existing ancestor of a missing path (the root at worst). */
+static const struct znode *nearest(const struct server *s, const char *p, size_t len)
+{
+	size_t plen = coord_path_parent_len(p, len);
+	const struct znode *n = tree_lookup(&s->st.tree, p, plen);
+	return n ? n : nearest(s, p, plen);
+}
+
+/*
+ * SETWATCHES: ZooKeeper's rule: tell what changed while the client was away (since rel), else
+ * re-arm quietly. A missing node's nearest ancestor says, by its pzxid, whether anything was
+ * created or deleted beneath it since rel. A recursive watch whose subtree changed cannot be
+ * replayed event by event: one overflow for its path says so.
+ */
 static void rearm(struct server *s, struct client *c, struct slice list, unsigned kind, uint64_t rel)
 {
 	const char *p = (const char *)list.p, *end = p + list.len;
 	while (p < end) {
 		const char *nul = memchr(p, 0, (size_t)(end - p));
 		size_t len = nul ? (size_t)(nul - p) : (size_t)(end - p);
-		if (len && !coord_path_check(p, len, 0, NULL, 0)) {
-			const struct znode *n = tree_lookup(&s->st.tree, p, len);
-			if (kind == WATCH_DATA) {
-				if (n && (uint64_t)n->mzxid > rel)
-					event_to(s, c, COORD_EV_CHANGED, p, len);
-				else
-					watch_add(s->wm, c->session, p, len, kind);
-			} else if (kind == WATCH_CHILD) {
-				if (!n)
-					event_to(s, c, COORD_EV_DELETED, p, len);
-				else if ((uint64_t)n->pzxid > rel)
-					event_to(s, c, COORD_EV_CHILDREN, p, len);
-				else
-					watch_add(s->wm, c->session, p, len, kind);
-			} else {
-				/* Persistent watches cannot be replayed event by event: if anything they
-				 * cover changed since rel, one overflow for the path says so. */
-				watch_add(s->wm, c->session, p, len, kind);
-				int changed = !n || (uint64_t)n->mzxid > rel || (uint64_t)n->pzxid > rel;
-				if (!changed && kind == WATCH_RECURSIVE)
-					changed = tree_walk(n, changed_since, &rel) != 0;
-				if (changed)
-					event_to(s, c, COORD_EV_OVERFLOW, p, len);
-			}
+		if (!len || coord_path_check(p, len, 0, NULL, 0)) {
+			p += len + 1;
+			continue;
 		}
+		const struct znode *n = tree_lookup(&s->st.tree, p, len);
+		int gone = !n && (uint64_t)nearest(s, p, len)->pzxid > rel;
+		int fire = 0;
+		if (kind == WATCH_RECURSIVE) {
+			if (gone || (n && tree_walk(n, changed_since, &rel)))
+				event_to(s, c, COORD_EV_OVERFLOW, p, len);
+		} else if (gone) {
+			event_to(s, c, COORD_EV_DELETED, p, len);
+			fire = 1;
+		} else if (n && (uint64_t)n->czxid > rel) {
+			event_to(s, c, COORD_EV_CREATED, p, len);
+			fire = 1;
+		} else if (n && kind != WATCH_CHILD && (uint64_t)n->mzxid > rel) {
+			event_to(s, c, COORD_EV_CHANGED, p, len);
+			fire = 1;
+		} else if (n && kind != WATCH_DATA && (uint64_t)n->pzxid > rel) {
+			event_to(s, c, COORD_EV_CHILDREN, p, len);
+			fire = 1;
+		}
+		/* A one-shot watch that fired is used up; a persistent one stays. */
+		if (!fire || kind == WATCH_PERSIST || kind == WATCH_RECURSIVE)
+			watch_add(s->wm, c->session, p, len, kind);
 		p += len + 1;
 	}
 }
@@ -217,6 +231,7 @@ static void serve_read(struct server *s, struct client *c, const struct coord_re
 	case COORD_OP_EXISTS:
 	case COORD_OP_LIST:
 	case COORD_OP_SYNC:
+	case COORD_OP_HISTORY:
 		err = state_read(&s->st, req, &b);
 		if (req->watch && req->op != COORD_OP_SYNC &&
 		    (err == COORD_OK || (err == COORD_ENONODE && req->op == COORD_OP_EXISTS)))
@@ -798,6 +813,7 @@ static void install_snapshot(struct server *s, uint64_t index, uint64_t term)
 		LOG_ERROR("out of memory loading a snapshot");
 		exit(1);
 	}
+	state_set_history(&s->st, s->cfg.history_depth, s->cfg.history_bytes);
 	uint64_t zxid = 0;
 	if (snap_load_newest(s->cfg.data_dir, &zxid, (int (*)(void *, const uint8_t *, size_t))state_load_record, &s->st,
 			     err, sizeof(err)) ||
@@ -1267,6 +1283,7 @@ int server_open(const struct coord_config *cfg, struct server **out, char *err, 
 		rc = COORD_ENOMEM;
 		goto fail;
 	}
+	state_set_history(&s->st, cfg->history_depth, cfg->history_bytes);
 	if ((rc = recover(s, err, errlen)))
 		goto fail;
 	s->zctx = zmq_ctx_new();
@@ -1333,10 +1350,41 @@ static void drain_peers(struct server *s)
 	}
 }
 
+/* A leader asked to stop hands leadership to its most up-to-date voter first, so the ensemble
+ * does not wait for an election timeout. Returns 1 while the hand-over is still under way. */
+static int hand_over(struct server *s, int64_t *deadline)
+{
+	if (s->standalone || !is_leader(s))
+		return 0;
+	int64_t now = mono_ns();
+	if (!*deadline) {
+		*deadline = now + 1000000000LL;
+		struct raft_status st;
+		raft_status(s->raft, &st);
+		int best = 0;
+		uint64_t match = 0;
+		for (int i = 0; i < st.npeers; i++) {
+			const struct coord_member *m = NULL;
+			for (int k = 0; k < s->cfg.nmembers; k++)
+				if (s->cfg.members[k].id == st.peers[i].id)
+					m = &s->cfg.members[k];
+			if (st.peers[i].id != st.id && m && !m->observer && st.peers[i].active && st.peers[i].match >= match) {
+				best = st.peers[i].id;
+				match = st.peers[i].match;
+			}
+		}
+		if (!best || raft_transfer(s->raft, best))
+			return 0;
+		LOG_INFO("stopping: handing leadership to member %d", best);
+	}
+	return now < *deadline;
+}
+
 int server_run(struct server *s)
 {
 	s->next_tick_ns = mono_ns() + s->tick_ns;
-	while (!s->stop) {
+	int64_t hand_over_deadline = 0;
+	while (!s->stop || hand_over(s, &hand_over_deadline)) {
 		zmq_pollitem_t it[2 + PEERS_MAX];
 		int n = 0;
 		it[n++] = (zmq_pollitem_t){s->sock, 0, ZMQ_POLLIN, 0};

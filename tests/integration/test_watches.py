@@ -117,10 +117,18 @@ def test_watchers_each_get_every_event(h, procs):
     assert [e for e, _, _ in got[0]] == ["created", "changed"]
 
 
-def test_watch_exits_zero_on_sigterm(h, procs):
-    w = Watcher(procs, h, "/t")
+def mntr(h):
+    return dict(l.split("\t", 1) for l in ok(h, "mntr").splitlines() if "\t" in l)
+
+
+def test_watch_ended_by_sigterm_exits_zero_and_closes_its_session(h, procs):
+    w = Watcher(procs, h, "/t", recursive=True)
+    assert mntr(h)["coordfs_session_count"] == "1"
+    assert int(mntr(h)["zk_watch_count"]) >= 1
     w.proc.send_signal(signal.SIGTERM)
     assert w.proc.wait(10) == 0
+    m = mntr(h)
+    assert (m["coordfs_session_count"], m["zk_watch_count"]) == ("0", "0")
 
 
 KINDS = ("created", "deleted", "changed", "children")
@@ -162,10 +170,10 @@ def resumed(line):
     return re.search(r"session 0x[0-9a-f]+ on ", line)
 
 
-# BUG (common/client.c handle_connect_reply): on a reconnect the client library raises its
-# last_zxid to the server's zxid from the CONNECT reply *before* send_setwatches() uses it as the
-# base, so the server thinks the client saw every change up to now and re-arms silently: a change
-# made while the client was away is lost, with neither its event nor an overflow line.
+# Regression: on a reconnect the client library once raised its last_zxid to the server's zxid
+# from the CONNECT reply *before* re-arming watches relative to it, so the server thought the
+# client saw every change up to now and re-armed silently: a change made while the client was
+# away was lost, with neither its event nor an overflow line.
 # (DESIGN.md: "no event is lost across a reconnect"; "where events may have been lost ... overflow".)
 def test_change_made_while_the_watcher_was_away_is_reported_after_a_server_restart(make_server, procs,
                                                                                      proxy_to):
