@@ -15,6 +15,9 @@
  *                   never overtaken by a reply that was computed before the change (inval.c)
  *   fs->mu          the inode table, the daemon's cache, and the counters below
  *   pollset lock    the .watch instances (pollfile.c)
+ *   inval queue     the invalidation thread's queue (inval.c), always innermost
+ * The session's lock (session.c) and the client library's are taken with none of these held,
+ * except that the client library's is innermost of all.
  */
 #ifndef COORDFS_FS_H
 #define COORDFS_FS_H
