@@ -97,6 +97,12 @@ static void free_specs(struct wspec *s)
 
 static void free_watch(struct pwatch *w)
 {
+	/* Kept reads still here: the mount is gone and nobody can be answered any more. */
+	while (w->reads) {
+		struct pread *pr = w->reads;
+		w->reads = pr->next;
+		free(pr);
+	}
 	free_specs(w->specs);
 	free(w->q);
 	free(w->chunk);
