@@ -802,7 +802,16 @@ static void open_special(fuse_req_t req, struct coordfs *fs, int id, struct fuse
 {
 	int acc = fi->flags & O_ACCMODE;
 	struct handle *h;
-	if (id == SPECIAL_WATCH) {
+	if (id == SPECIAL_WATCH && acc == O_RDONLY) {
+		/* Nothing can be watched through a read-only open (watches are written): it reads as an
+		 * empty file, so `grep -r`, `tar` or `cp -r` of the mount never block on it. */
+		h = handle_new(H_TEXT, special_ino(id));
+		if (!h) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		h->readable = 1;
+	} else if (id == SPECIAL_WATCH) {
 		h = handle_new(H_WATCH, special_ino(id));
 		if (h)
 			h->w = pwatch_open(fs->watch);
