@@ -47,7 +47,7 @@ void handle_free(struct coordfs *fs, struct handle *h)
 					inval_queue_flush(fs, NULL);
 				}
 			}
-			if (in->nopen)
+			if (h->counted && in->nopen)
 				in->nopen--;
 			inode_maybe_drop(fs->it, in);
 		}
@@ -168,8 +168,10 @@ int handle_open(struct coordfs *fs, uint64_t ino, int flags, int created, const 
 	}
 	pthread_mutex_lock(&fs->mu);
 	struct inode *in = inode_get(fs->it, ino);
-	if (in)
+	if (in) {
 		in->nopen++;
+		h->counted = 1;
+	}
 	pthread_mutex_unlock(&fs->mu);
 	*out = h;
 	return 0;

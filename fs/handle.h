@@ -49,6 +49,7 @@ struct handle {
 	int wrote;                   /* write() or ftruncate() since the last commit */
 	int err;                     /* sticky errno: a write or commit failed */
 	int pc;                      /* counted in the inode's pc_handles */
+	int counted;                 /* counted in the inode's nopen */
 	uint32_t max;                /* the server's data limit */
 	/* H_DIR */
 	struct names *kids;
