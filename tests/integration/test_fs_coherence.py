@@ -120,7 +120,7 @@ def test_append_from_two_mounts_loses_no_line(server, mount):
 def test_twenty_shells_racing_for_a_lock_on_two_mounts_exactly_one_wins(server, mount):
     m1, m2 = mount(server), mount(server)
     m1.sh("mkdir locks")
-    for rnd in range(5):
+    for rnd in range(10):
         procs = []
         for i in range(20):
             m = (m1, m2)[i % 2]
