@@ -1,0 +1,79 @@
+"""Ensembles started from config files: a write on any member is read on every member after sync
+there; exactly one member says Mode leader, the others follower or observer; an observer never
+leads, however many leaders are killed."""
+import pytest
+
+from coordtest import (Ensemble, mode, ok, stable_leader, synced_reads, wait_converged, wait_leader,
+                       wait_until)
+
+SETTINGS = dict(tickTime=200, minSessionTimeout=1000, maxSessionTimeout=10000)
+
+
+def start(tmp_path, procs, n, observers=()):
+    ens = Ensemble(tmp_path, n, procs=procs, observers=observers, **SETTINGS).start()
+    wait_leader(ens)
+    return ens
+
+
+def modes(ens):
+    return {m.myid: mode(m.hosts) for m in ens.members if m.running()}
+
+
+@pytest.mark.parametrize("n,observers", [(3, ()), (5, (5,))], ids=["3-members", "5-members-1-observer"])
+def test_exactly_one_member_says_mode_leader_the_others_follower_or_observer(tmp_path, procs, n, observers):
+    ens = start(tmp_path, procs, n, observers)
+    leader = wait_leader(ens)
+    got = modes(ens)
+    want = {m.myid: "leader" if m is leader else "observer" if m.myid in observers else "follower"
+            for m in ens.members}
+    assert got == want
+    assert list(got.values()).count("leader") == 1
+
+
+@pytest.mark.parametrize("n,observers", [(3, ()), (5, (5,))], ids=["3-members", "5-members-1-observer"])
+def test_a_write_on_any_member_is_read_on_every_member_after_sync_there(tmp_path, procs, n, observers):
+    ens = start(tmp_path, procs, n, observers)
+    paths = []
+    for m in ens.members:  # followers, the leader and the observer all take writes
+        path = "/from%d" % m.myid
+        assert ok(m.hosts, "create", path, "written on member %d" % m.myid).strip() == path
+        paths.append(path)
+        # right after the write, every member that syncs reads it
+        for r in ens.members:
+            assert synced_reads(r.port, path)[path] == b"written on member %d" % m.myid, \
+                "member %d after sync does not return the write made on member %d" % (r.myid, m.myid)
+    for m in ens.members:  # an update through the next member, read everywhere after sync
+        ok(ens.members[m.myid % n].hosts, "set", "/from%d" % m.myid, "updated")
+    for r in ens.members:
+        assert set(synced_reads(r.port, *paths).values()) == {b"updated"}
+    wait_converged(ens.members)
+
+
+def test_an_observer_never_becomes_leader_when_leaders_are_killed_repeatedly(tmp_path, procs):
+    ens = start(tmp_path, procs, 5, observers=(5,))
+    observer = ens.members[4]
+    seen = []
+    for round in range(6):
+        leader = wait_leader(ens)
+        assert leader is not observer
+        ok(observer.hosts, "create", "/before-kill-%d" % round)  # the observer is as up to date as it gets
+        leader.kill()
+
+        def new_leader():
+            # polled through the election: the observer must say observer at every look
+            m = mode(observer.hosts)
+            assert m == "observer", "the observer says Mode %s while the ensemble elects" % m
+            return stable_leader(ens)
+        after = wait_until(new_leader, 15, what="a new leader after killing member %d" % leader.myid)
+        assert after is not observer and after is not leader
+        seen.append(after.myid)
+        ok(observer.hosts, "create", "/after-kill-%d" % round)
+        leader.launch()
+        leader.wait_ready()
+        wait_converged(ens.members)
+        assert mode(observer.hosts) == "observer"
+    assert observer.myid not in seen
+    assert "leading the ensemble" not in observer.log_text()
+    for m in ens.members:
+        data = synced_reads(m.port, *["/%s-kill-%d" % (w, r) for r in range(6) for w in ("before", "after")])
+        assert all(v is not None for v in data.values()), "member %d misses writes: %s" % (m.myid, data)
