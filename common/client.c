@@ -51,6 +51,7 @@
 #define MIN_ATTEMPT_MS 200          /* never give a server less than this to answer CONNECT */
 #define MAX_BACKOFF_MS 500          /* pause between whole rounds of failed hosts */
 #define FIRST_BACKOFF_MS 50
+#define FLAP_MS 1000                /* a connection shorter than this that breaks counts as a failure */
 #define CLOSE_WAIT_MS 2000          /* coord_client_close waits this long for CLOSE's reply */
 #define SETWATCHES_CHUNK (256u << 10) /* split re-arming so no frame grows without bound (ZOOKEEPER-706) */
 #define CONTROL_XID 0               /* CONNECT, PING, SETWATCHES, session-less ADMIN */
@@ -99,6 +100,7 @@ struct coord_client {
 	int backoff_ms;
 	int64_t deadline;            /* PH_IDLE: next attempt; PH_WAIT_OUT/HANDSHAKE: give up */
 	int64_t last_send, last_recv;
+	int64_t connected_at;        /* when the current connection's handshake completed */
 	int ping_out;
 	int send_blocked;
 	int notified_state;          /* the last state given to on_state */
@@ -655,7 +657,16 @@ static void drop_connection(struct coord_client *c, const char *why)
 	LOG_WARN("client: leaving %s:%d: %s", c->hosts[c->host_idx].host, c->hosts[c->host_idx].port, why);
 	int was_connected = c->phase == PH_CONNECTED;
 	close_socket(c);
-	next_host(c, 0);
+	/*
+	 * A connection that lasted is a server that went away: try the next one at once. One that
+	 * broke right after the handshake (a member that accepts sessions but cannot serve them)
+	 * counts as a failed attempt, so the pause between rounds grows instead of a hot loop of
+	 * CONNECT and resends.
+	 */
+	int lasted = now_ms() - c->connected_at >= FLAP_MS;
+	if (lasted)
+		c->backoff_ms = FIRST_BACKOFF_MS;
+	next_host(c, !lasted);
 	if (was_connected)
 		set_state(c, COORD_STATE_CONNECTING);
 }
@@ -949,8 +960,10 @@ static void handle_connect_reply(struct coord_client *c, const void *f, size_t l
 		c->timeout_ms = (int)rep.timeout_ms;
 	c->server_id = rep.server_id;
 	c->max_data = rep.max_data ? rep.max_data : COORD_MAX_DATA;
-	if (rep.zxid > c->last_zxid)
-		c->last_zxid = rep.zxid;
+	/*
+	 * Not max(last_zxid, rep.zxid): the member's zxid covers changes whose events we have not
+	 * received, and SETWATCHES below must ask for everything after what we actually saw.
+	 */
 	c->ever_connected = 1;
 	snprintf(c->server, sizeof(c->server), "%s:%d", c->hosts[c->host_idx].host, c->hosts[c->host_idx].port);
 	coord_pq_rewind(&c->pq);
@@ -960,8 +973,7 @@ static void handle_connect_reply(struct coord_client *c, const void *f, size_t l
 		 (unsigned long long)rep.session_id, c->addrs[c->addr_idx], rep.server_id,
 		 rep.timeout_ms ? (int)rep.timeout_ms : -1, resend);
 	c->phase = PH_CONNECTED;
-	c->failed_hosts = 0;
-	c->backoff_ms = FIRST_BACKOFF_MS;
+	c->connected_at = now;
 	c->last_recv = c->last_send = now;
 	c->ping_out = 0;
 	int kept = rep.watches_kept;

@@ -169,38 +169,52 @@ static int changed_since(void *arg, const struct znode *n)
 	return (uint64_t)n->mzxid > rel || (uint64_t)n->pzxid > rel;
 }
 
-/* SETWATCHES: ZooKeeper's rule: tell what changed while the client was away, else re-arm. */
+/* The nearest existing ancestor of a missing path (the root at worst). */
+static const struct znode *nearest(const struct server *s, const char *p, size_t len)
+{
+	size_t plen = coord_path_parent_len(p, len);
+	const struct znode *n = tree_lookup(&s->st.tree, p, plen);
+	return n ? n : nearest(s, p, plen);
+}
+
+/*
+ * SETWATCHES: ZooKeeper's rule: tell what changed while the client was away (since rel), else
+ * re-arm quietly. A missing node's nearest ancestor says, by its pzxid, whether anything was
+ * created or deleted beneath it since rel. A recursive watch whose subtree changed cannot be
+ * replayed event by event: one overflow for its path says so.
+ */
 static void rearm(struct server *s, struct client *c, struct slice list, unsigned kind, uint64_t rel)
 {
 	const char *p = (const char *)list.p, *end = p + list.len;
 	while (p < end) {
 		const char *nul = memchr(p, 0, (size_t)(end - p));
 		size_t len = nul ? (size_t)(nul - p) : (size_t)(end - p);
-		if (len && !coord_path_check(p, len, 0, NULL, 0)) {
-			const struct znode *n = tree_lookup(&s->st.tree, p, len);
-			if (kind == WATCH_DATA) {
-				if (n && (uint64_t)n->mzxid > rel)
-					event_to(s, c, COORD_EV_CHANGED, p, len);
-				else
-					watch_add(s->wm, c->session, p, len, kind);
-			} else if (kind == WATCH_CHILD) {
-				if (!n)
-					event_to(s, c, COORD_EV_DELETED, p, len);
-				else if ((uint64_t)n->pzxid > rel)
-					event_to(s, c, COORD_EV_CHILDREN, p, len);
-				else
-					watch_add(s->wm, c->session, p, len, kind);
-			} else {
-				/* Persistent watches cannot be replayed event by event: if anything they
-				 * cover changed since rel, one overflow for the path says so. */
-				watch_add(s->wm, c->session, p, len, kind);
-				int changed = !n || (uint64_t)n->mzxid > rel || (uint64_t)n->pzxid > rel;
-				if (!changed && kind == WATCH_RECURSIVE)
-					changed = tree_walk(n, changed_since, &rel) != 0;
-				if (changed)
-					event_to(s, c, COORD_EV_OVERFLOW, p, len);
-			}
+		if (!len || coord_path_check(p, len, 0, NULL, 0)) {
+			p += len + 1;
+			continue;
 		}
+		const struct znode *n = tree_lookup(&s->st.tree, p, len);
+		int gone = !n && (uint64_t)nearest(s, p, len)->pzxid > rel;
+		int fire = 0;
+		if (kind == WATCH_RECURSIVE) {
+			if (gone || (n && tree_walk(n, changed_since, &rel)))
+				event_to(s, c, COORD_EV_OVERFLOW, p, len);
+		} else if (gone) {
+			event_to(s, c, COORD_EV_DELETED, p, len);
+			fire = 1;
+		} else if (n && (uint64_t)n->czxid > rel) {
+			event_to(s, c, COORD_EV_CREATED, p, len);
+			fire = 1;
+		} else if (n && kind != WATCH_CHILD && (uint64_t)n->mzxid > rel) {
+			event_to(s, c, COORD_EV_CHANGED, p, len);
+			fire = 1;
+		} else if (n && kind != WATCH_DATA && (uint64_t)n->pzxid > rel) {
+			event_to(s, c, COORD_EV_CHILDREN, p, len);
+			fire = 1;
+		}
+		/* A one-shot watch that fired is used up; a persistent one stays. */
+		if (!fire || kind == WATCH_PERSIST || kind == WATCH_RECURSIVE)
+			watch_add(s->wm, c->session, p, len, kind);
 		p += len + 1;
 	}
 }

@@ -45,11 +45,28 @@ def has_binary(name):
 
 
 def free_port():
-    """A port that was free a moment ago (bind port 0, close). Callers retry if it is taken meanwhile."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
+    """A port that was free a moment ago. Callers retry if it is taken meanwhile.
+
+    Drawn below the kernel's ephemeral range (ip_local_port_range), never from it: a client that
+    keeps reconnecting to a port nobody listens on can be handed that very port as its own source
+    port and connect to itself (TCP simultaneous open), which would hold the port a test wants to
+    listen on again (a Proxy's unblock)."""
+    import random
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for _ in range(200):
+        port = random.randint(10000, max(10001, low - 1))
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((LOOPBACK, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def wait_until(pred, timeout, interval=0.02, what="condition"):
@@ -546,6 +563,12 @@ class Proxy:
             lsock, self.lsock = self.lsock, None
             conns, self.conns = self.conns, []
         if lsock:
+            # shutdown wakes the thread blocked in accept(); close alone would leave the socket
+            # listening until accept returns, and unblock() could not bind the port again
+            try:
+                lsock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             lsock.close()
         for s in conns:
             try:
