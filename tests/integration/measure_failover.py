@@ -13,14 +13,18 @@ the figure is the time from the kill to the acknowledgement of the next write. T
 After each kill the killed member is restarted and waited for until it has caught up. At the end,
 every acknowledged write is checked on every member and the tree digests must agree.
 
-    /usr/bin/python3 tests/integration/measure_failover.py [--rounds 10] [--tick 200] [--session 4000]
+    /usr/bin/python3 tests/integration/measure_failover.py [--rounds 10] [--term-rounds 5] [--tick 200]
+                                                           [--session 4000]
+
+It also measures a clean stop (SIGTERM) of the leader, which hands leadership over before exiting.
 
 Everything it starts (three coordd) it stops by PID, also on failure; its files are in a temporary
 directory (kept with --keep). The test suite (test_ensemble_failover.py) imports Session and run_case
 from here.
 """
 import argparse
-import os
+import re
+import signal
 import shutil
 import statistics
 import sys
@@ -218,19 +222,28 @@ def write_for(sess, prefix, seconds=None, count=None, acked=None):
     return acked
 
 
-def run_case(ens, case, rounds, log=print, timeout_ms=4000, warm_s=0.3, after_writes=50,
+def stop_member(m, how):
+    """kill -9 (how='kill') or SIGTERM (how='term') the member, without waiting for it to exit."""
+    if how == "kill":
+        m.proc.kill()
+    else:
+        m.proc.send_signal(signal.SIGTERM)
+
+
+def run_case(ens, case, rounds, how="kill", log=print, timeout_ms=4000, warm_s=0.3, after_writes=50,
              ready_timeout=30.0):
-    """Kill the leader `rounds` times under a back-to-back writer; restart the killed member and wait
-    until it caught up each time. case 'follower': the writer is on a follower; 'leader': it is given
-    every member, leader first, and must move. Returns (gaps in seconds, acknowledged paths, moves)."""
+    """Stop the leader (how: 'kill' = kill -9, 'term' = SIGTERM) `rounds` times under a back-to-back
+    writer; restart it and wait until it caught up each time. case 'follower': the writer is on a
+    follower; 'leader': it is given every member, leader first, and must move. Returns (gaps in
+    seconds from the stop to the next acknowledged write, acknowledged paths)."""
     ports = [m.port for m in ens.members]
     leader = coordtest.wait_leader(ens)
     first = next(m for m in ens.members if m is not leader) if case == "follower" else leader
     order = [first.port] + [p for p in ports if p != first.port]
     sess = Session(order, timeout_ms=timeout_ms)
+    prefix = "/load/%s-%s" % (how, case)
     acked = []
     gaps = []
-    moves = 0
     try:
         coordtest.ok(ens.hosts, "mkdir", "-p", "/load")
         for r in range(rounds):
@@ -241,22 +254,26 @@ def run_case(ens, case, rounds, log=print, timeout_ms=4000, warm_s=0.3, after_wr
                 sess.move_to(leader.port)
             assert (member_at(ens, sess.port) is leader) == (case == "leader")
             moves_before = len(sess.moves)
-            write_for(sess, "/load/%s" % case, seconds=warm_s, acked=acked)
+            write_for(sess, prefix, seconds=warm_s, acked=acked)
             n_before = len(acked)
-            t_kill = time.monotonic()
-            leader.kill()
-            write_for(sess, "/load/%s" % case, count=after_writes, acked=acked)
-            first_after = acked[n_before]
-            gap = first_after[1] - t_kill
+            t_stop = time.monotonic()
+            stop_member(leader, how)
+            write_for(sess, prefix, count=after_writes, acked=acked)
+            gap = acked[n_before][1] - t_stop
             gaps.append(gap)
-            moved = len(sess.moves) - moves_before
-            moves += moved
+            moved = len(sess.moves) > moves_before
+            status = leader.proc.wait(10)
             new_leader = coordtest.wait_leader(ens)
-            log("  %s round %d: killed leader %d, next write acknowledged after %.1f ms (new leader %d%s)"
-                % (case, r + 1, leader.myid, gap * 1000, new_leader.myid,
+            log("  %s %s round %d: leader %d stopped, next write acknowledged after %.1f ms (new leader %d%s)"
+                % (how, case, r + 1, leader.myid, gap * 1000, new_leader.myid,
                    ", client moved to member %d" % member_at(ens, sess.port).myid if moved else ""))
+            assert new_leader is not leader
+            if how == "term":
+                assert status == 0, "the leader exited with status %s after SIGTERM" % status
+                handed = re.findall(r"handing leadership to member (\d+)", leader.log_since_start())
+                assert handed, "the stopping leader did not hand over leadership:\n" + leader.log_tail()
             if case == "leader":
-                assert moved, "the client on the killed leader did not move to another member"
+                assert moved, "the client on the stopped leader did not move to another member"
             else:
                 assert not moved, "the client on a follower moved although its member lived"
             leader.launch()
@@ -264,7 +281,7 @@ def run_case(ens, case, rounds, log=print, timeout_ms=4000, warm_s=0.3, after_wr
             coordtest.wait_converged(ens.members, ready_timeout)
     finally:
         sess.close()
-    return gaps, [p for _, _, p in acked], moves
+    return gaps, [p for _, _, p in acked]
 
 
 def check_all_present(ens, paths, parent="/load"):
@@ -291,6 +308,7 @@ def ensemble_settings(tick, session_ms):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=10, help="leader kills per case (default 10)")
+    ap.add_argument("--term-rounds", type=int, default=5, help="leader SIGTERMs per case (default 5)")
     ap.add_argument("--tick", type=int, default=200, help="tickTime in ms (default 200)")
     ap.add_argument("--session", type=int, default=4000, help="session timeout in ms (default 4000)")
     ap.add_argument("--keep", action="store_true", help="keep the ensemble's directory")
@@ -302,19 +320,23 @@ def main():
     try:
         ens = coordtest.Ensemble(work, 3, procs=procs, **ensemble_settings(args.tick, args.session))
         ens.start()
-        print("3 members on loopback, tickTime=%d, session timeout %d ms, %d kills per case; %s"
-              % (args.tick, args.session, args.rounds, work))
+        print("3 members on loopback, tickTime=%d, session timeout %d ms, %d kills and %d SIGTERMs per case; %s"
+              % (args.tick, args.session, args.rounds, args.term_rounds, work))
         all_paths = []
-        for case in ("follower", "leader"):
-            gaps, paths, _ = run_case(ens, case, args.rounds, timeout_ms=args.session)
-            results[case] = gaps
-            all_paths += paths
+        for how, rounds in (("kill", args.rounds), ("term", args.term_rounds)):
+            for case in ("follower", "leader"):
+                if rounds:
+                    gaps, paths = run_case(ens, case, rounds, how=how, timeout_ms=args.session)
+                    results[how, case] = gaps
+                    all_paths += paths
         zxid, digest = check_all_present(ens, all_paths)
         print("all %d acknowledged writes present on every member; digests equal (%s at zxid %s)"
               % (len(all_paths), digest, zxid))
-        print("leader kill -9 -> next acknowledged write:")
-        print("  client on a follower:             " + figures(results["follower"]))
-        print("  client on the leader (reconnects): " + figures(results["leader"]))
+        for how, what in (("kill", "leader kill -9"), ("term", "leader SIGTERM (hand-over)")):
+            if (how, "follower") in results:
+                print("%s -> next acknowledged write:" % what)
+                print("  client on a follower:              " + figures(results[how, "follower"]))
+                print("  client on the leader (reconnects): " + figures(results[how, "leader"]))
     finally:
         procs.stop_all()
         if not args.keep:
