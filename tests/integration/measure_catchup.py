@@ -1,0 +1,101 @@
+#!/usr/bin/python3
+"""measure_catchup: how long a member of a 3-member ensemble takes to catch up after missing many writes.
+
+A follower is stopped (SIGTERM), WRITES creates are pipelined through the leader (window 500), then
+the follower is started again; the figure is the time from its start to the moment its tree digest
+equals the leader's (and its last zxid too). With a small snapCount the leader has trimmed its log
+and the member catches up by snapshot ("installed snapshot" in its log); with a large one it
+catches up from the leader's log. By default both are measured:
+
+    /usr/bin/python3 tests/integration/measure_catchup.py [--writes 100000] [--snap-counts 10000,100000]
+
+Everything it starts (three coordd per configuration) it stops by PID, also on failure; its files are
+in a temporary directory (kept with --keep). test_ensemble_catchup.py imports catch_up from here.
+"""
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import coordtest  # noqa: E402
+from coordwire import Wire, pipelined_creates  # noqa: E402
+
+
+def write_many(port, parent, n, window=500):
+    """Create PARENT/kNNNNNNN for N = 0..n-1, pipelined, in one session on the member at port;
+    returns the acknowledged paths."""
+    coordtest.ok("127.0.0.1:%d" % port, "mkdir", "-p", parent)
+    with Wire(port) as w:
+        w.connect(timeout_ms=10000)
+        paths = ["%s/k%07d" % (parent, i) for i in range(n)]
+        acked = pipelined_creates(w, paths, window=window, timeout=20.0)
+        w.call(3)  # CLOSE
+    assert len(acked) == n, "only %d of %d writes acknowledged" % (len(acked), n)
+    return paths
+
+
+def catch_up(ens, writes, how="stop", parent="/bulk", log=print, timeout=120.0):
+    """Stop a follower (how: 'stop' = SIGTERM, 'kill' = kill -9), make `writes` creates through the
+    leader, start the follower again and wait until its digest equals the leader's. Returns a dict
+    of figures: write_s, ready_s, caught_up_s, by_snapshot, member, leader, paths."""
+    leader = coordtest.wait_leader(ens)
+    lagger = next(m for m in ens.members if m is not leader)
+    if how == "kill":
+        lagger.kill()
+    else:
+        assert lagger.stop() == 0
+    t0 = time.monotonic()
+    paths = write_many(leader.port, parent, writes)
+    write_s = time.monotonic() - t0
+    want = coordtest.wait_converged([m for m in ens.members if m.running()], timeout)
+    t0 = time.monotonic()
+    lagger.launch()
+    lagger.wait_ready(timeout)
+    ready_s = time.monotonic() - t0
+    got = coordtest.wait_converged(ens.members, timeout)
+    caught_up_s = time.monotonic() - t0
+    assert got == want, "the ensemble moved on while nothing was written: %s -> %s" % (want, got)
+    log_text = lagger.log_since_start()
+    return dict(write_s=write_s, ready_s=ready_s, caught_up_s=caught_up_s, member=lagger, leader=leader,
+                by_snapshot="installed snapshot" in log_text, paths=paths, zxid=got[0], digest=got[1])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--writes", type=int, default=100000, help="writes missed by the stopped member (100000)")
+    ap.add_argument("--snap-counts", default="10000,100000",
+                    help="snapCount of each configuration measured, comma-separated (10000,100000)")
+    ap.add_argument("--tick", type=int, default=200, help="tickTime in ms (default 200)")
+    ap.add_argument("--keep", action="store_true", help="keep the ensembles' directories")
+    args = ap.parse_args()
+    coordtest.binary("coordd")
+    work = Path(tempfile.mkdtemp(prefix="coord-catchup-"))
+    procs = coordtest.Procs()
+    try:
+        print("3 members on loopback, tickTime=%d; a follower is stopped, %d creates go through the leader, "
+              "the follower is started; %s" % (args.tick, args.writes, work))
+        for sc in (int(x) for x in args.snap_counts.split(",")):
+            ens = coordtest.Ensemble(work / ("snap%d" % sc), 3, procs=procs, tickTime=args.tick, snapCount=sc)
+            ens.start()
+            r = catch_up(ens, args.writes)
+            print("snapCount=%d: %d writes in %.1f s (%.0f/s); restarted member %d ready after %.2f s, "
+                  "digest equal to the leader's after %.2f s, %s"
+                  % (sc, args.writes, r["write_s"], args.writes / r["write_s"], r["member"].myid, r["ready_s"],
+                     r["caught_up_s"], "by snapshot (\"installed snapshot\" in its log)" if r["by_snapshot"]
+                     else "from the leader's log (no snapshot installed)"))
+            have = set(coordtest.synced_children(r["member"].port, "/bulk"))
+            assert have == {p.rsplit("/", 1)[1] for p in r["paths"]}, "the caught-up member lacks writes"
+            ens.stop()
+    finally:
+        procs.stop_all()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
