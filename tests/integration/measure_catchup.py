@@ -38,12 +38,14 @@ def write_many(port, parent, n, window=500):
     return paths
 
 
-def catch_up(ens, writes, how="stop", parent="/bulk", log=print, timeout=120.0):
-    """Stop a follower (how: 'stop' = SIGTERM, 'kill' = kill -9), make `writes` creates through the
-    leader, start the follower again and wait until its digest equals the leader's. Returns a dict
-    of figures: write_s, ready_s, caught_up_s, by_snapshot, member, leader, paths."""
+def catch_up(ens, writes, how="stop", parent="/bulk", lagger=None, timeout=120.0):
+    """Stop a follower (or the member `lagger`; how: 'stop' = SIGTERM, 'kill' = kill -9), make
+    `writes` creates through the leader, start the member again and wait until its digest equals the
+    leader's. Returns a dict of figures: write_s, ready_s, caught_up_s, by_snapshot, member, leader,
+    paths."""
     leader = coordtest.wait_leader(ens)
-    lagger = next(m for m in ens.members if m is not leader)
+    lagger = lagger or next(m for m in ens.members if m is not leader)
+    assert lagger is not leader
     if how == "kill":
         lagger.kill()
     else:

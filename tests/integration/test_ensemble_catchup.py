@@ -3,15 +3,16 @@ when the leader has trimmed its log (small snapCount), from the log otherwise; i
 equals the leader's and it serves every write. (measure_catchup.py times this with 100,000 writes.)"""
 import pytest
 
-from coordtest import Ensemble, mntr, synced_children, wait_leader
-from measure_catchup import catch_up
+from coordtest import Ensemble, mntr, synced_children, wait_converged, wait_leader
+from coordwire import CLOSE, Wire, pipelined_creates
+from measure_catchup import catch_up, write_many
 
 WRITES = 20000
 
 
-def start(tmp_path, procs, snap_count):
-    e = Ensemble(tmp_path, 3, procs=procs, tickTime=200, minSessionTimeout=1000, maxSessionTimeout=10000,
-                 snapCount=snap_count).start()
+def start(tmp_path, procs, snap_count, n=3, observers=()):
+    e = Ensemble(tmp_path, n, procs=procs, observers=observers, tickTime=200, minSessionTimeout=1000,
+                 maxSessionTimeout=10000, snapCount=snap_count).start()
     wait_leader(e)
     return e
 
@@ -38,3 +39,29 @@ def test_a_member_down_for_a_few_writes_catches_up_from_the_leaders_log(tmp_path
     r = catch_up(ens, 2000)
     assert not r["by_snapshot"], "a snapshot was sent although the leader's log had every entry"
     check_caught_up(r)
+
+
+def test_an_observer_down_for_20000_writes_catches_up_by_snapshot(tmp_path, procs):
+    ens = start(tmp_path, procs, snap_count=2000, n=5, observers=(5,))
+    r = catch_up(ens, WRITES, lagger=ens.members[4])
+    assert r["by_snapshot"], "no \"installed snapshot\" in the observer's log:\n" + r["member"].log_tail()
+    check_caught_up(r)
+
+
+def test_a_member_started_while_writes_go_on_catches_up_and_matches_the_leaders_digest(tmp_path, procs):
+    ens = start(tmp_path, procs, snap_count=2000)
+    leader = wait_leader(ens)
+    lagger = next(m for m in ens.members if m is not leader)
+    assert lagger.stop() == 0
+    paths = write_many(leader.port, "/bulk", 10000)
+    more = ["/bulk/m%07d" % i for i in range(10000)]
+    with Wire(leader.port) as w:
+        w.connect(timeout_ms=10000)
+        lagger.launch()  # it gets a snapshot and then the log while the writes go on
+        acked = pipelined_creates(w, more, window=200, timeout=30.0)
+        w.call(CLOSE)
+    assert len(acked) == len(more)
+    lagger.wait_ready()
+    wait_converged(ens.members)
+    assert "installed snapshot" in lagger.log_since_start()
+    check_caught_up(dict(member=lagger, leader=leader, paths=paths + more))

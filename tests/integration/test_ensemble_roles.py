@@ -3,7 +3,7 @@ there; exactly one member says Mode leader, the others follower or observer; an 
 leads, however many leaders are killed."""
 import pytest
 
-from coordtest import (Ensemble, mode, ok, stable_leader, synced_reads, wait_converged, wait_leader,
+from coordtest import (Ensemble, mntr, mode, ok, stable_leader, synced_reads, wait_converged, wait_leader,
                        wait_until)
 
 SETTINGS = dict(tickTime=200, minSessionTimeout=1000, maxSessionTimeout=10000)
@@ -77,3 +77,25 @@ def test_an_observer_never_becomes_leader_when_leaders_are_killed_repeatedly(tmp
     for m in ens.members:
         data = synced_reads(m.port, *["/%s-kill-%d" % (w, r) for r in range(6) for w in ("before", "after")])
         assert all(v is not None for v in data.values()), "member %d misses writes: %s" % (m.myid, data)
+
+
+def test_the_leaders_mntr_lists_every_member_with_its_role_and_no_lag_once_converged(tmp_path, procs):
+    ens = start(tmp_path, procs, 5, observers=(5,))
+    for m in ens.members:
+        ok(m.hosts, "create", "/m%d" % m.myid)
+    leader = wait_leader(ens)
+    wait_converged(ens.members)
+
+    def lines():
+        v = mntr(leader.hosts)
+        got = {int(k.split(".")[1]): val.split() for k, val in v.items() if k.startswith("coordfs_member.")}
+        return got if all(g[2] == "lag=0" for g in got.values()) else None
+    got = wait_until(lines, 10, what="the leader to see every member with lag 0")
+    assert {i: (g[0], g[3]) for i, g in got.items()} == {
+        m.myid: ("leader" if m is leader else "observer" if m.myid == 5 else "follower", "up") for m in ens.members}
+    v = mntr(leader.hosts)
+    assert v["zk_followers"] == "4" and v["zk_synced_followers"] == "4"
+    for m in ens.members:
+        if m is not leader:
+            assert not any(k.startswith("coordfs_member.") for k in mntr(m.hosts)), \
+                "only the leader knows its members' lag"
