@@ -157,3 +157,30 @@ def test_a_dead_clients_session_expires_once_when_the_leader_is_killed_as_it_tim
     elected = wait_leader(ens)
     assert elected is not leader
     check_expired_once(ens, path, session, killed + TIMEOUT_MS / 1000 - 0.05)
+
+
+def test_a_session_on_an_observer_lives_past_its_timeout_and_across_a_leader_kill(tmp_path, procs):
+    # The observer reports its sessions' heartbeats to the leader, and a new leader gives every
+    # session a fresh timeout: the node stays while the holder lives, and goes at once when it ends.
+    e = Ensemble(tmp_path / "obs", 5, procs=procs, observers=(5,), **SETTINGS).start()
+    leader = wait_leader(e)
+    observer = e.members[4]
+    p, path = hold(procs, observer.hosts, "/eph")
+    session = stat(observer.hosts, path)["ephemeralOwner"]
+    assert attached_on(observer, session)
+
+    def stays(members, seconds, what):
+        start = time.monotonic()
+        while time.monotonic() - start < seconds:
+            for m in members:
+                assert exists_on(m, path), "%s vanished from member %d %s" % (path, m.myid, what)
+            time.sleep(0.1)
+    stays([leader, observer], TIMEOUT_MS / 1000 + 1.0, "while its holder lived")
+    leader.kill()
+    wait_leader(e)
+    stays([observer], TIMEOUT_MS / 1000 + 1.0, "after the leader was killed")
+    assert p.poll() is None and attached_on(observer, session)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(5) == 0
+    wait_until(lambda: not any(exists_on(m, path) for m in e.members if m.running()), 1.0,
+               what="%s to go on every member after its holder ended cleanly" % path)
