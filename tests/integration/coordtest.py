@@ -678,3 +678,32 @@ def synced_children(port, path, timeout_ms=4000):
 
 
 CLOSE_OP = 3  # coordwire.CLOSE: ends a helper's session at once
+
+
+def ensemble_fixture(**defaults):
+    """A pytest fixture `make_ensemble(n, observers=(), name="e", **settings)` for a test module
+    (`make_ensemble = ensemble_fixture(tickTime=200)`): started ensembles whose members agree on a
+    leader; at teardown everything is stopped and, when the test passed, the dataDirs are removed
+    (logs are preallocated in 64 MiB chunks); coordd.log files are kept."""
+    import shutil
+    import pytest
+
+    @pytest.fixture
+    def make_ensemble(tmp_path, procs, request):
+        made = []
+
+        def make(n, observers=(), name="e", **settings):
+            e = Ensemble(tmp_path / name, n, procs=procs, observers=observers, **dict(defaults, **settings))
+            made.append(e)
+            e.start()
+            wait_leader(e)
+            return e
+        yield make
+        procs.stop_all()
+        failed = any(getattr(request.node, "rep_" + w, None) is not None and getattr(request.node, "rep_" + w).failed
+                     for w in ("setup", "call"))
+        if not failed:
+            for e in made:
+                for m in e.members:
+                    shutil.rmtree(m.data_dir, ignore_errors=True)
+    return make_ensemble

@@ -3,18 +3,14 @@ when the leader has trimmed its log (small snapCount), from the log otherwise; i
 equals the leader's and it serves every write. (measure_catchup.py times this with 100,000 writes.)"""
 import pytest
 
-from coordtest import Ensemble, mntr, synced_children, wait_converged, wait_leader
+from coordtest import ensemble_fixture, mntr, synced_children, wait_converged, wait_leader
 from coordwire import CLOSE, Wire, pipelined_creates
 from measure_catchup import catch_up, write_many
 
 WRITES = 20000
 
 
-def start(tmp_path, procs, snap_count, n=3, observers=()):
-    e = Ensemble(tmp_path, n, procs=procs, observers=observers, tickTime=200, minSessionTimeout=1000,
-                 maxSessionTimeout=10000, snapCount=snap_count).start()
-    wait_leader(e)
-    return e
+make_ensemble = ensemble_fixture(tickTime=200, minSessionTimeout=1000, maxSessionTimeout=10000)
 
 
 def check_caught_up(r):
@@ -25,8 +21,8 @@ def check_caught_up(r):
 
 
 @pytest.mark.parametrize("how", ["stop", "kill"], ids=["stopped", "killed"])
-def test_a_member_down_for_20000_writes_catches_up_by_snapshot_when_the_log_was_trimmed(tmp_path, procs, how):
-    ens = start(tmp_path, procs, snap_count=2000)
+def test_a_member_down_for_20000_writes_catches_up_by_snapshot_when_the_log_was_trimmed(make_ensemble, how):
+    ens = make_ensemble(3, snapCount=2000)
     r = catch_up(ens, WRITES, how=how)
     # the leader trimmed its log past what the member had: only a snapshot can bring it up to date
     assert "purged: a snapshot covers its records" in r["leader"].log_text()
@@ -34,22 +30,22 @@ def test_a_member_down_for_20000_writes_catches_up_by_snapshot_when_the_log_was_
     check_caught_up(r)
 
 
-def test_a_member_down_for_a_few_writes_catches_up_from_the_leaders_log(tmp_path, procs):
-    ens = start(tmp_path, procs, snap_count=100000)
+def test_a_member_down_for_a_few_writes_catches_up_from_the_leaders_log(make_ensemble):
+    ens = make_ensemble(3, snapCount=100000)
     r = catch_up(ens, 2000)
     assert not r["by_snapshot"], "a snapshot was sent although the leader's log had every entry"
     check_caught_up(r)
 
 
-def test_an_observer_down_for_20000_writes_catches_up_by_snapshot(tmp_path, procs):
-    ens = start(tmp_path, procs, snap_count=2000, n=5, observers=(5,))
+def test_an_observer_down_for_20000_writes_catches_up_by_snapshot(make_ensemble):
+    ens = make_ensemble(5, observers=(5,), snapCount=2000)
     r = catch_up(ens, WRITES, lagger=ens.members[4])
     assert r["by_snapshot"], "no \"installed snapshot\" in the observer's log:\n" + r["member"].log_tail()
     check_caught_up(r)
 
 
-def test_a_member_started_while_writes_go_on_catches_up_and_matches_the_leaders_digest(tmp_path, procs):
-    ens = start(tmp_path, procs, snap_count=2000)
+def test_a_member_started_while_writes_go_on_catches_up_and_matches_the_leaders_digest(make_ensemble):
+    ens = make_ensemble(3, snapCount=2000)
     leader = wait_leader(ens)
     lagger = next(m for m in ens.members if m is not leader)
     assert lagger.stop() == 0

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from coordtest import Ensemble, mode, ok, synced_children, wait_converged, wait_leader, wait_until
+from coordtest import ensemble_fixture, mode, ok, synced_children, wait_converged, wait_leader, wait_until
 from coordwire import CLOSE, CREATE, KIND_REPLY, OK, Wire, body_create
 from measure_failover import check_all_present, ensemble_settings, figures, run_case, stop_member
 
@@ -19,11 +19,12 @@ KILL_ROUNDS = 7
 TERM_ROUNDS = 3
 
 
+make_ensemble = ensemble_fixture(**ensemble_settings(200, SESSION_MS))
+
+
 @pytest.fixture
-def ens(tmp_path, procs):
-    e = Ensemble(tmp_path, 3, procs=procs, **ensemble_settings(200, SESSION_MS)).start()
-    wait_leader(e)
-    return e
+def ens(make_ensemble):
+    return make_ensemble(3)
 
 
 def report(capsys, title, gaps, lines):

@@ -3,16 +3,13 @@ there; exactly one member says Mode leader, the others follower or observer; an 
 leads, however many leaders are killed."""
 import pytest
 
-from coordtest import (Ensemble, mntr, mode, ok, stable_leader, synced_reads, wait_converged, wait_leader,
+from coordtest import (ensemble_fixture, mntr, mode, ok, stable_leader, synced_reads, wait_converged, wait_leader,
                        wait_until)
 
 SETTINGS = dict(tickTime=200, minSessionTimeout=1000, maxSessionTimeout=10000)
 
 
-def start(tmp_path, procs, n, observers=()):
-    ens = Ensemble(tmp_path, n, procs=procs, observers=observers, **SETTINGS).start()
-    wait_leader(ens)
-    return ens
+make_ensemble = ensemble_fixture(**SETTINGS)
 
 
 def modes(ens):
@@ -20,8 +17,8 @@ def modes(ens):
 
 
 @pytest.mark.parametrize("n,observers", [(3, ()), (5, (5,))], ids=["3-members", "5-members-1-observer"])
-def test_exactly_one_member_says_mode_leader_the_others_follower_or_observer(tmp_path, procs, n, observers):
-    ens = start(tmp_path, procs, n, observers)
+def test_exactly_one_member_says_mode_leader_the_others_follower_or_observer(make_ensemble, n, observers):
+    ens = make_ensemble(n, observers)
     leader = wait_leader(ens)
     got = modes(ens)
     want = {m.myid: "leader" if m is leader else "observer" if m.myid in observers else "follower"
@@ -31,8 +28,8 @@ def test_exactly_one_member_says_mode_leader_the_others_follower_or_observer(tmp
 
 
 @pytest.mark.parametrize("n,observers", [(3, ()), (5, (5,))], ids=["3-members", "5-members-1-observer"])
-def test_a_write_on_any_member_is_read_on_every_member_after_sync_there(tmp_path, procs, n, observers):
-    ens = start(tmp_path, procs, n, observers)
+def test_a_write_on_any_member_is_read_on_every_member_after_sync_there(make_ensemble, n, observers):
+    ens = make_ensemble(n, observers)
     paths = []
     for m in ens.members:  # followers, the leader and the observer all take writes
         path = "/from%d" % m.myid
@@ -49,8 +46,8 @@ def test_a_write_on_any_member_is_read_on_every_member_after_sync_there(tmp_path
     wait_converged(ens.members)
 
 
-def test_an_observer_never_becomes_leader_when_leaders_are_killed_repeatedly(tmp_path, procs):
-    ens = start(tmp_path, procs, 5, observers=(5,))
+def test_an_observer_never_becomes_leader_when_leaders_are_killed_repeatedly(make_ensemble):
+    ens = make_ensemble(5, observers=(5,))
     observer = ens.members[4]
     seen = []
     for round in range(6):
@@ -79,8 +76,8 @@ def test_an_observer_never_becomes_leader_when_leaders_are_killed_repeatedly(tmp
         assert all(v is not None for v in data.values()), "member %d misses writes: %s" % (m.myid, data)
 
 
-def test_the_leaders_mntr_lists_every_member_with_its_role_and_no_lag_once_converged(tmp_path, procs):
-    ens = start(tmp_path, procs, 5, observers=(5,))
+def test_the_leaders_mntr_lists_every_member_with_its_role_and_no_lag_once_converged(make_ensemble):
+    ens = make_ensemble(5, observers=(5,))
     for m in ens.members:
         ok(m.hosts, "create", "/m%d" % m.myid)
     leader = wait_leader(ens)
