@@ -91,6 +91,16 @@ class Session:
                 pass
         self._close_socket()
 
+    def _wait(self, ms):
+        """Block until the socket has a message or the monitor an event (or ms pass): True when the
+        socket has a message. Waiting on both keeps the disconnect noticed at once."""
+        poller = zmq.Poller()
+        poller.register(self.sock, zmq.POLLIN)
+        if self.mon is not None:
+            poller.register(self.mon, zmq.POLLIN)
+        ready = dict(poller.poll(ms))
+        return self.sock in ready
+
     def _events(self):
         """Disconnect/refusal events from the socket monitor: True when the connection is gone."""
         gone = False
@@ -115,7 +125,7 @@ class Session:
         while time.monotonic() < deadline:
             if self._events():
                 return False
-            if not s.poll(10):
+            if not self._wait(10):
                 continue
             m = Msg(s.recv())
             if m.kind != KIND_REPLY or m.op != CONNECT:
@@ -175,7 +185,7 @@ class Session:
             if now > give_up:
                 raise SessionLost("no reply to xid %d within %.0f s" % (xid, give_up_after))
             lost = self._events() or now - self.last_recv > half
-            if not lost and self.sock.poll(10):
+            if not lost and self._wait(10):
                 m = Msg(self.sock.recv())
                 self.last_recv = time.monotonic()
                 self.last_zxid = max(self.last_zxid, m.zxid)
