@@ -22,19 +22,38 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import coordtest  # noqa: E402
-from coordwire import ADMIN, CLOSE, Wire, body_admin, pipelined_creates  # noqa: E402
+from coordwire import ADMIN, CLOSE, CREATE, KIND_REPLY, OK, Wire, body_admin, body_create  # noqa: E402
 
 
-def write_many(port, parent, n, window=500):
-    """Create PARENT/kNNNNNNN for N = 0..n-1, pipelined, in one session on the member at port;
-    returns the acknowledged paths."""
+def write_many(port, parent, n, window=500, at=None, action=None):
+    """Create PARENT/kNNNNNNN for N = 0..n-1, pipelined (`window` in flight), in one session on the
+    member at port; action() runs once at the at-th acknowledgement, the writes going on. Every
+    create must succeed; returns the paths."""
     coordtest.ok("127.0.0.1:%d" % port, "mkdir", "-p", parent)
+    paths = ["%s/k%07d" % (parent, i) for i in range(n)]
+    inflight, acked = {}, 0
     with Wire(port) as w:
         w.connect(timeout_ms=10000)
-        paths = ["%s/k%07d" % (parent, i) for i in range(n)]
-        acked = pipelined_creates(w, paths, window=window, timeout=20.0)
+        todo = iter(paths)
+        more = True
+        while more or inflight:
+            while more and len(inflight) < window:
+                p = next(todo, None)
+                if p is None:
+                    more = False
+                    break
+                inflight[w.send(CREATE, body_create(p, p.encode()))] = p
+            m = w.recv(20.0)
+            assert m is not None, "no reply for 20 s with %d writes in flight (%d acknowledged)" % (
+                len(inflight), acked)
+            p = inflight.pop(m.xid, None) if m.kind == KIND_REPLY else None
+            if p is None:
+                continue
+            assert m.err == OK, "create %s: %r" % (p, m)
+            acked += 1
+            if acked == at and action:
+                action()
         w.call(CLOSE)
-    assert len(acked) == n, "only %d of %d writes acknowledged" % (len(acked), n)
     return paths
 
 
@@ -51,20 +70,24 @@ def member_state(port):
     return v.get("coordfs_last_zxid"), v.get("coordfs_tree_digest")
 
 
-def catch_up(ens, writes, how="stop", parent="/bulk", lagger=None, timeout=120.0):
-    """Stop a follower (or the member `lagger`; how: 'stop' = SIGTERM, 'kill' = kill -9), make
-    `writes` creates through the leader, start the member again and wait until its digest equals the
-    leader's. Returns a dict of figures: write_s, ready_s, caught_up_s, by_snapshot, member, leader,
-    paths."""
+def catch_up(ens, writes, how="stop", during=False, parent="/bulk", lagger=None, timeout=120.0):
+    """Stop a follower (or the member `lagger`; how: 'stop' = SIGTERM, 'kill' = kill -9) before
+    `writes` creates through the leader (during: when a tenth of them are acknowledged, the writes
+    going on), start the member again and wait until its digest equals the leader's. Returns a dict
+    of figures: write_s, ready_s, caught_up_s, by_snapshot, member, leader, paths."""
     leader = coordtest.wait_leader(ens)
     lagger = lagger or next(m for m in ens.members if m is not leader)
     assert lagger is not leader
-    if how == "kill":
-        lagger.kill()
-    else:
-        assert lagger.stop() == 0
+
+    def down():
+        if how == "kill":
+            lagger.kill()
+        else:
+            assert lagger.stop() == 0
+    if not during:
+        down()
     t0 = time.monotonic()
-    paths = write_many(leader.port, parent, writes)
+    paths = write_many(leader.port, parent, writes, at=writes // 10 if during else None, action=down)
     write_s = time.monotonic() - t0
     want = coordtest.wait_converged([m for m in ens.members if m.running()], timeout)
     t0 = time.monotonic()

@@ -20,10 +20,11 @@ def check_caught_up(r):
     assert have == {p.rsplit("/", 1)[1] for p in r["paths"]}, "the caught-up member lacks writes"
 
 
-@pytest.mark.parametrize("how", ["stop", "kill"], ids=["stopped", "killed"])
-def test_a_member_down_for_20000_writes_catches_up_by_snapshot_when_the_log_was_trimmed(make_ensemble, how):
+@pytest.mark.parametrize("how,during", [("stop", False), ("kill", True)],
+                         ids=["stopped-before", "killed-9-during"])
+def test_a_member_down_for_20000_writes_catches_up_by_snapshot_when_the_log_was_trimmed(make_ensemble, how, during):
     ens = make_ensemble(3, snapCount=2000)
-    r = catch_up(ens, WRITES, how=how)
+    r = catch_up(ens, WRITES, how=how, during=during)
     # the leader trimmed its log past what the member had: only a snapshot can bring it up to date
     assert "purged: a snapshot covers its records" in r["leader"].log_text()
     assert r["by_snapshot"], "no \"installed snapshot\" in the member's log:\n" + r["member"].log_tail()
