@@ -282,6 +282,8 @@ def run_case(ens, case, rounds, how="kill", log=print, timeout_ms=4000, warm_s=0
                 assert status == 0, "the leader exited with status %s after SIGTERM" % status
                 handed = re.findall(r"handing leadership to member (\d+)", leader.log_since_start())
                 assert handed, "the stopping leader did not hand over leadership:\n" + leader.log_tail()
+                assert int(handed[-1]) == new_leader.myid, "handed to member %s, but member %d leads" % (
+                    handed[-1], new_leader.myid)
             if case == "leader":
                 assert moved, "the client on the stopped leader did not move to another member"
             else:

@@ -1,7 +1,12 @@
-"""Leader failover under a steady write load: kill -9 of the leader (7 times, the killed member
-restarted and caught up each time) or SIGTERM (the leader hands over first) loses no acknowledged
-write: every one is on every member afterwards and the tree digests agree. A client on a follower
-stays there; a client on the leader resumes its session on another member and resends.
+"""Leader failover under write load loses no write.
+
+- A back-to-back writer while the leader is killed -9 (7 times, the killed member restarted and
+  caught up each time) or stopped with SIGTERM (it hands leadership over first): a client on a
+  follower stays there, a client on the leader resumes its session elsewhere and resends; every
+  acknowledged write is on every member afterwards and the tree digests agree.
+- Pipelined writes in flight when the leader is killed, or pending on a leader that is paused and
+  deposed, and writes sent at a steady rate through a follower while the leader stops: each is
+  applied exactly once, in the session's order.
 
 The time from the stop to the next acknowledged write is printed, not asserted (speed is measured
 by benchmarks and by measure_failover.py, whose figures are the ones to quote)."""
