@@ -1,0 +1,221 @@
+#!/usr/bin/python3
+"""agent: one client test host's workload, run inside that host's network namespace.
+
+    nsenter --net=/run/netns/NS /usr/bin/python3 agent.py SPEC.json
+
+SPEC (JSON): name, hosts ("ip:port,..."), members (["ip:port", ...]), coordctl (path), threads,
+seed, duration (seconds of issuing operations), session_timeout_ms, op_timeout (seconds after
+which a coordctl is killed and its operation counted indeterminate), out (history file), and
+workload: {"kind": "cas", "keys": [...]} | {"kind": "append", "keys": [...]} |
+{"kind": "create", "parent": "/c"}.
+
+The history file gets two JSON lines per operation, written and flushed as they happen:
+  {"i": ID, "p": PROC, "f": FUNC, "k": KEY, "a": ARG, "t0": T}            when invoked
+  {"i": ID, "r": "ok"|"fail"|"info", "v": VALUE, "t1": T, "rc": RC, ...}  when it completed
+T is CLOCK_MONOTONIC (the same clock in every namespace). An operation whose completion line is
+missing (the agent died) is indeterminate. Reads are sync + get on one member through the wire
+client (tests/integration/coordwire.py) and linearizable if sync is; every write goes through
+coordctl, the real client library with its failover and exactly-once resends.
+
+Every loop is bounded by the duration; the agent stops by itself.
+"""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+import coordwire as cw  # noqa: E402
+
+STOP = threading.Event()
+
+
+class History:
+    def __init__(self, path, name):
+        self.f = open(path, "a", buffering=1)
+        self.lock = threading.Lock()
+        self.n = 0
+        self.name = name
+
+    def invoke(self, proc, f, k, a):
+        with self.lock:
+            self.n += 1
+            i = "%s:%d" % (self.name, self.n)
+            self.f.write(json.dumps({"i": i, "p": proc, "f": f, "k": k, "a": a, "t0": time.monotonic()}) + "\n")
+        return i
+
+    def complete(self, i, r, v=None, **extra):
+        rec = {"i": i, "r": r, "v": v, "t1": time.monotonic()}
+        rec.update(extra)
+        with self.lock:
+            self.f.write(json.dumps(rec) + "\n")
+
+
+class Reader:
+    """Linearizable reads: a wire session on one member, SYNC then GET; moves on failure."""
+
+    def __init__(self, spec, rnd):
+        self.members = spec["members"]
+        self.rnd = rnd
+        self.timeout = spec.get("read_timeout", 2.0)
+        self.session_ms = spec.get("session_timeout_ms", 2000) * 2
+        self.w = None
+        self.last = 0.0
+
+    def _open(self):
+        host, port = self.rnd.choice(self.members).rsplit(":", 1)
+        w = cw.Wire(int(port), host=host)
+        try:
+            m = w.call(cw.CONNECT, cw.body_connect(timeout_ms=self.session_ms), timeout=self.timeout)
+            if m.err:
+                raise cw.WireError("connect: %r" % m)
+            w.session_id = m.session_id
+        except Exception:
+            w.close()
+            raise
+        self.w = w
+        self.last = time.monotonic()
+
+    def drop(self):
+        if self.w:
+            try:
+                self.w.send(cw.CLOSE)
+            except Exception:
+                pass
+            self.w.close()
+            self.w = None
+
+    def session(self):
+        """Open a session (outside any operation's interval); False when none could be had."""
+        if self.w is None:
+            try:
+                self._open()
+            except Exception:
+                return False
+        return True
+
+    def read(self, path):
+        """(version, data) read after a sync, or raise (the read then did not happen as far as the
+        checker is concerned)."""
+        w = self.w
+        m = w.call(cw.SYNC, cw.enc_bytes(path), timeout=self.timeout)
+        if m.err:
+            raise cw.WireError("sync: %r" % m)
+        m = w.call(cw.GET, cw.body_get(path), timeout=self.timeout)
+        if m.err:
+            raise cw.WireError("get: %r" % m)
+        return m.stat["version"], m.data.decode()
+
+
+class Client:
+    def __init__(self, spec, hist, proc, rnd):
+        self.spec = spec
+        self.hist = hist
+        self.proc = proc
+        self.rnd = rnd
+        self.ctl = [spec["coordctl"], "-s", spec["hosts"], "-t", str(spec.get("session_timeout_ms", 2000))]
+        self.op_timeout = spec.get("op_timeout", 8.0)
+        self.seq = 0
+
+    def value(self):
+        self.seq += 1
+        return "%s.%d" % (self.proc, self.seq)
+
+    def coordctl(self, f, k, a, args, input=None):
+        """Run one coordctl write as an operation: ok (exit 0), fail (a definite refusal), or info."""
+        i = self.hist.invoke(self.proc, f, k, a)
+        try:
+            p = subprocess.run(self.ctl + args, capture_output=True, text=True, timeout=self.op_timeout,
+                               input=input, stdin=None if input is not None else subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            self.hist.complete(i, "info", rc=-1, err="killed after %.0f s" % self.op_timeout)
+            return None
+        err = p.stderr.strip()[-300:]
+        if p.returncode == 0:
+            self.hist.complete(i, "ok", p.stdout.strip() or None, rc=0)
+        elif p.returncode in (1, 3, 4, 5, 6):
+            self.hist.complete(i, "fail", rc=p.returncode, err=err)
+        elif p.returncode == 8:
+            # a server-side error (disk full, not ready): the contract says not applied; the
+            # checkers test that, and say so separately if it is the only way a history fits
+            self.hist.complete(i, "fail", rc=8, err=err)
+        else:
+            self.hist.complete(i, "info", rc=p.returncode, err=err)
+        return p.returncode
+
+    def run(self, deadline):
+        kind = self.spec["workload"]["kind"]
+        getattr(self, "loop_" + kind)(deadline)
+
+    def loop_cas(self, deadline):
+        keys = self.spec["workload"]["keys"]
+        reader = Reader(self.spec, self.rnd)
+        try:
+            while time.monotonic() < deadline and not STOP.is_set():
+                k = self.rnd.choice(keys)
+                ver = None
+                if reader.session():
+                    i = self.hist.invoke(self.proc, "read", k, None)
+                    try:
+                        ver, val = reader.read(k)
+                        self.hist.complete(i, "ok", [ver, val])
+                    except Exception as e:
+                        # a read that failed changed nothing: it is left out of the history
+                        self.hist.complete(i, "info", err=str(e)[:200], drop=True)
+                        reader.drop()
+                else:
+                    time.sleep(0.05)
+                r = self.rnd.random()
+                if ver is None or r < 0.1:
+                    v = self.value()
+                    if r < 0.05 or ver is None:
+                        self.coordctl("write", k, v, ["set", k, v])
+                    else:  # a CAS on a guessed version: usually refused
+                        g = max(0, (ver or 0) + self.rnd.choice((-1, 1, 2)))
+                        self.coordctl("cas", k, [g, v], ["set", "-v", str(g), k, v])
+                else:
+                    v = self.value()
+                    self.coordctl("cas", k, [ver, v], ["set", "-v", str(ver), k, v])
+        finally:
+            reader.drop()
+
+    def loop_append(self, deadline):
+        keys = self.spec["workload"]["keys"]
+        while time.monotonic() < deadline and not STOP.is_set():
+            k = self.rnd.choice(keys)
+            v = self.value()
+            self.coordctl("append", k, v, ["append", k, v + ","])
+
+    def loop_create(self, deadline):
+        parent = self.spec["workload"]["parent"]
+        while time.monotonic() < deadline and not STOP.is_set():
+            v = self.value()
+            # a sequential create: a request applied twice would leave two nodes with this data
+            self.coordctl("create", parent, v, ["create", "-s", parent + "/i-", v])
+
+
+def main():
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    signal.signal(signal.SIGTERM, lambda *_: STOP.set())
+    hist = History(spec["out"], spec["name"])
+    deadline = time.monotonic() + spec["duration"]
+    threads = []
+    for t in range(spec.get("threads", 1)):
+        rnd = random.Random("%s/%s/%d" % (spec.get("seed", 0), spec["name"], t))
+        c = Client(spec, hist, "%s.%d" % (spec["name"], t), rnd)
+        th = threading.Thread(target=c.run, args=(deadline,), daemon=True)
+        th.start()
+        threads.append(th)
+    for th in threads:
+        th.join(spec["duration"] + spec.get("op_timeout", 8.0) + 30)
+    hist.f.close()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
