@@ -112,6 +112,57 @@ class Reader:
         return m.stat["version"], m.data.decode()
 
 
+def _exists(self, path):
+    w = self.w
+    m = w.call(cw.SYNC, cw.enc_bytes(path), timeout=self.timeout)
+    if m.err:
+        raise cw.WireError("sync: %r" % m)
+    m = w.call(cw.EXISTS, cw.body_get(path), timeout=self.timeout)
+    if m.err not in (cw.OK, cw.ENONODE):
+        raise cw.WireError("exists: %r" % m)
+    return m.err == cw.OK
+
+
+Reader.exists = _exists
+
+
+def dump(spec):
+    """Final state, read after sync on one member: {"keys": {path: [version, data]}, "children":
+    {parent: [[name, data], ...]}} as JSON on stdout."""
+    r = Reader(spec, random.Random(0))
+    r.members = [spec["member"]]
+    r.timeout = 10.0
+    if not r.session():
+        print(json.dumps({"error": "no session"}))
+        return
+    out = {"keys": {}, "children": {}}
+    w = r.w
+    for k in spec.get("keys", []):
+        t0 = time.monotonic()
+        m = w.call(cw.SYNC, cw.enc_bytes(k), timeout=10)
+        m = w.call(cw.GET, cw.body_get(k), timeout=10)
+        out["keys"][k] = [m.stat["version"], m.data.decode(errors="replace"), t0, time.monotonic()] if m.err == 0 \
+            else None
+    for parent in spec.get("parents", []):
+        w.call(cw.SYNC, cw.enc_bytes(parent), timeout=10)
+        names, after = [], b""
+        while True:
+            m = w.call(cw.LIST, cw.body_list(parent, after=after), timeout=10)
+            if m.err:
+                break
+            names += m.names
+            if not m.more:
+                break
+            after = m.names[-1].encode()
+        kids = []
+        for n in names:
+            m = w.call(cw.GET, cw.body_get(parent + "/" + n), timeout=10)
+            kids.append([n, m.data.decode(errors="replace") if m.err == 0 else None])
+        out["children"][parent] = kids
+    r.drop()
+    print(json.dumps(out))
+
+
 class Client:
     def __init__(self, spec, hist, proc, rnd):
         self.spec = spec
@@ -191,6 +242,56 @@ class Client:
             v = self.value()
             self.coordctl("append", k, v, ["append", k, v + ","])
 
+    def loop_eph(self, deadline):
+        """Hold an ephemeral node (`create -e --hold`), then end its session: kill -9 (it must go
+        within the session timeout + 1 s) or SIGTERM (a clean close: it goes at once). The time it
+        is first seen gone comes from sync + exists on the wire."""
+        parent = self.spec["workload"]["parent"]
+        reader = Reader(self.spec, self.rnd)
+        limit = self.spec.get("session_timeout_ms", 2000) / 1000.0 + 8.0
+        try:
+            while time.monotonic() < deadline and not STOP.is_set():
+                path = "%s/%s" % (parent, self.value())
+                i = self.hist.invoke(self.proc, "hold", path, None)
+                h = subprocess.Popen(self.ctl + ["create", "-e", "--hold", path, "x"], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                line = b""
+                import select
+                if select.select([h.stdout], [], [], self.op_timeout)[0]:
+                    line = h.stdout.readline()
+                if not line.strip():
+                    h.kill()
+                    h.wait()
+                    self.hist.complete(i, "info", how="not-acknowledged")
+                    continue
+                acked = time.monotonic()
+                time.sleep(self.rnd.uniform(0.3, 2.0))
+                how = "kill9" if self.rnd.random() < 0.7 else "term"
+                if h.poll() is not None:
+                    how = "exited-%d" % h.returncode  # its session ended by itself (expired)
+                    dead = time.monotonic()
+                else:
+                    dead = time.monotonic()
+                    h.send_signal(9 if how == "kill9" else 15)
+                h.wait()
+                h.stdout.close()
+                h.stderr.close()
+                gone = None
+                until = dead + limit
+                while time.monotonic() < until and not STOP.is_set():
+                    if reader.session():
+                        t = time.monotonic()
+                        try:
+                            if not reader.exists(path):
+                                gone = t  # the check started before it answered "gone"
+                                break
+                        except Exception:
+                            reader.drop()
+                    time.sleep(0.1)
+                self.hist.complete(i, "ok", acked=acked, dead=dead, gone=gone, how=how, end=time.monotonic())
+        finally:
+            reader.drop()
+
     def loop_create(self, deadline):
         parent = self.spec["workload"]["parent"]
         while time.monotonic() < deadline and not STOP.is_set():
@@ -200,6 +301,9 @@ class Client:
 
 
 def main():
+    if sys.argv[1] == "--dump":
+        dump(json.loads(Path(sys.argv[2]).read_text()))
+        return
     spec = json.loads(Path(sys.argv[1]).read_text())
     signal.signal(signal.SIGTERM, lambda *_: STOP.set())
     hist = History(spec["out"], spec["name"])

@@ -173,7 +173,9 @@ def cas_step(strict=True):
             exp, new = op.a
             if r == "ok" or r == "info":
                 return [(ver + 1, new)] if ver == exp else []
-            return [state] if ver != exp else []  # refused: the version differed
+            if op.rc == 4:
+                return [state] if ver != exp else []  # refused: the version differed
+            return [state]  # refused for another reason (disk full, not ready): nothing happened
         raise ValueError("unknown op %r" % f)
     return step
 

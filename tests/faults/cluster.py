@@ -234,6 +234,23 @@ class Cluster:
                 raise AssertionError("members did not converge in %.0f s: %s" % (timeout, seen))
             time.sleep(0.2)
 
+    def zxid(self, m):
+        st = m.mntr() if m.running() and not m.paused else None
+        return int(st["coordfs_last_zxid"], 16) if st and "coordfs_last_zxid" in st else None
+
+    def wait_caught_up(self, m, timeout=20.0):
+        """Wait until m has applied at least what the other members had when this was called."""
+        target = max((z for z in (self.zxid(o) for o in self.members if o is not m) if z is not None), default=0)
+        deadline = time.monotonic() + timeout
+        while True:
+            z = self.zxid(m)
+            if z is not None and z >= target:
+                return z
+            if time.monotonic() > deadline:
+                raise AssertionError("%s at zxid %s did not catch up with %#x in %.0f s"
+                                     % (m.name, z if z is None else hex(z), target, timeout))
+            time.sleep(0.05)
+
     def stop_all(self):
         for m in self.members:
             if m.proc is not None:

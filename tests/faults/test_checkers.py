@@ -19,6 +19,8 @@ def rd(ver, val, t0, t1, **kw):
 
 
 def cas(exp, new, t0, t1, r="ok", **kw):
+    if r == "fail":
+        kw.setdefault("rc", 4)
     return op("cas", [exp, new], t0, t1, r=r, **kw)
 
 
@@ -98,6 +100,10 @@ def test_lost_acknowledged_write_is_caught():
     # acknowledged write, then every later read sees the old value
     assert kinds([wr("a", 0, 1), rd(0, "init", 5, 6), rd(0, "init", 7, 8)]) == ["stale-read"]
     assert kinds([wr("a", 0, 1), cas(0, "b", 5, 6)]) == ["linearizability"]
+
+
+def test_cas_refused_for_a_server_error_says_nothing_about_the_version():
+    assert valid([cas(0, "a", 0, 1, r="fail", rc=8), rd(0, "init", 2, 3), cas(0, "b", 4, 5)])
 
 
 def test_write_answered_with_a_server_error_but_applied_is_told_apart():
