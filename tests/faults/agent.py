@@ -292,6 +292,70 @@ class Client:
         finally:
             reader.drop()
 
+    def loop_lock(self, deadline):
+        """Lock holders: `create -e --hold LOCK TOKEN`; exactly one creator wins (the others get
+        exit 3 and retry). A holder believes it holds the lock from the acknowledgement until it
+        decides to release (SIGTERM: a clean close) or coordctl tells it the session is gone (exit
+        7). Its fencing token is the lock node's czxid, read (sync + get) on the wire and kept only
+        if the node still holds this holder's token."""
+        lock = self.spec["workload"]["lock"]
+        reader = Reader(self.spec, self.rnd)
+        import select
+        try:
+            while time.monotonic() < deadline and not STOP.is_set():
+                token = self.value()
+                i = self.hist.invoke(self.proc, "lock", lock, token)
+                h = subprocess.Popen(self.ctl + ["create", "-e", "--hold", lock, token], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                line = b""
+                if select.select([h.stdout], [], [], self.op_timeout)[0]:
+                    line = h.stdout.readline()
+                if not line.strip():
+                    if h.poll() is None:
+                        h.kill()
+                    rc = h.wait()
+                    h.stdout.close()
+                    h.stderr.close()
+                    self.hist.complete(i, "fail" if rc == 3 else "info", rc=rc)
+                    time.sleep(self.rnd.uniform(0.02, 0.1))
+                    continue
+                start = time.monotonic()
+                czxid = None
+                if reader.session():
+                    try:
+                        w = reader.w
+                        m = w.call(cw.SYNC, cw.enc_bytes(lock), timeout=reader.timeout)
+                        m = w.call(cw.GET, cw.body_get(lock), timeout=reader.timeout)
+                        if m.err == 0 and m.data.decode() == token:
+                            czxid = m.stat["czxid"]
+                    except Exception:
+                        reader.drop()
+                hold_until = start + self.rnd.uniform(0.2, 1.5)
+                end_reason = "released"
+                while True:
+                    left = hold_until - time.monotonic()
+                    if left <= 0:
+                        break
+                    if h.poll() is not None:
+                        break
+                    time.sleep(min(left, 0.02))
+                if h.poll() is not None:
+                    end = time.monotonic()
+                    end_reason = "expired" if h.returncode == 7 else "exited-%d" % h.returncode
+                else:
+                    end = time.monotonic()  # it stops believing before it lets go
+                    h.send_signal(15)
+                    try:
+                        h.wait(self.op_timeout)
+                    except subprocess.TimeoutExpired:
+                        h.kill()
+                        h.wait()
+                h.stdout.close()
+                h.stderr.close()
+                self.hist.complete(i, "ok", start=start, end=end, token=czxid, end_reason=end_reason)
+        finally:
+            reader.drop()
+
     def loop_create(self, deadline):
         parent = self.spec["workload"]["parent"]
         while time.monotonic() < deadline and not STOP.is_set():

@@ -138,8 +138,9 @@ class RunResult:
         self.stats = {}
 
     def summary(self):
-        return "%s: %d ops checked, faults %s, %d violations, %.1f s" % (
-            self.name, self.ops_checked, self.faults, len(self.violations), self.seconds)
+        return "%s: %d ops checked, faults %s, %d violations, %.1f s; %s" % (
+            self.name, self.ops_checked, self.faults, len(self.violations), self.seconds,
+            " ".join("%s=%s" % kv for kv in sorted(self.stats.items())))
 
 
 class Run:
@@ -435,13 +436,15 @@ class Run:
             spec["workload"] = {"kind": "create", "parent": "/c"}
         elif kind == "eph":
             spec["workload"] = {"kind": "eph", "parent": "/e"}
+        elif kind == "lock":
+            spec["workload"] = {"kind": "lock", "lock": "/l/lock"}
         else:
             raise ValueError(kind)
         return spec
 
     def execute(self):
         cl = self.cl
-        cl.ok("mkdir", "-p", "/r", "/a", "/c", "/e")
+        cl.ok("mkdir", "-p", "/r", "/a", "/c", "/e", "/l")
         for k in self.keys:
             cl.ok("create", k, "init")
         cl.ok("create", "/a/0", "")
@@ -544,6 +547,10 @@ class Run:
         if holds:
             self.check_holds(holds)
             n_checked += len(holds)
+        locks = [o for o in ops if o.f == "lock"]
+        if locks:
+            self.check_locks(locks)
+            n_checked += len(locks)
         self.res.ops_checked = n_checked
         self.res.ops_unknown = unknown
 
@@ -568,14 +575,36 @@ class Run:
             self.violation(x.pop("kind"), x.pop("what"), **x)
 
 
-def ops_hold_records(workdir):
+def _check_locks(self, locks):
+    recs = {r["i"]: r for r in ops_hold_records(self.workdir, "end_reason")}
+    holds = []
+    for o in locks:
+        r = recs.get(o.id)
+        if o.r != "ok" or not r:
+            continue
+        holds.append({"holder": o.proc + "/" + o.a, "start": r["start"], "end": r["end"], "token": r.get("token"),
+                      "end_reason": r["end_reason"]})
+    # fencing is checked among the holds whose token could be read; overlap among all
+    with_token = [h for h in holds if h["token"] is not None]
+    v = [x for x in checker.check_locks(with_token, SESSION_MS / 1000.0) if x["kind"] == "fencing"]
+    v += [x for x in checker.check_locks([dict(h, token=0) for h in holds], SESSION_MS / 1000.0)
+          if x["kind"] == "mutex"]
+    self.res.stats["locks"] = {"holds": len(holds), "with_token": len(with_token)}
+    for x in v:
+        self.violation(x.pop("kind"), "lock: " + x.pop("what"), **x)
+
+
+Run.check_locks = _check_locks
+
+
+def ops_hold_records(workdir, field="how"):
     for f in sorted(Path(workdir).glob("history-*.jsonl")):
         for line in f.read_text().splitlines():
             try:
                 rec = json.loads(line)
             except ValueError:
                 continue
-            if "how" in rec:
+            if field in rec:
                 yield rec
 
 

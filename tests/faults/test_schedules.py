@@ -21,6 +21,15 @@ SCHEDULES = {
     "torn_tail": ("2:torn=follower/mid 5:torn=leader/partial 8:torn=follower/partial", 3, 11, CLIENTS),
     "disk_full": ("2:disk=follower 5:free 6:disk=leader 9:free", 3, 11, CLIENTS),
     "ephemerals_across_leader_kill": ("3:kill=leader 5:restart", 3, 10, ("eph", "eph", "cas")),
+    "locks_across_partitions": ("2:part=leader 5:heal 7:pause=leader 10:resume 12:part=halves 15:heal", 3, 17,
+                                ("lock", "lock", "lock", "lock", "cas")),
+    # BUG (server/raft.c raft_read_index, handle_read_index): a leader answers a read index with
+    # its commit index without confirming it still leads (no heartbeat round, no lease check), so a
+    # deposed leader that has not yet stepped down serves `sync` + read stale values. Isolating the
+    # leader again and again, with readers on every member, catches it in most runs.
+    "sync_reads_across_leader_isolation": (
+        "1:part=leader 3:heal 4.5:part=leader 6.5:heal 8:part=leader 10:heal 11.5:part=halves 13.5:heal", 3, 15,
+        ("cas", "cas", "cas", "cas")),
 }
 
 
