@@ -79,6 +79,7 @@ class Reader:
             w.close()
             raise
         self.w = w
+        self.addr = "%s:%s" % (host, port)
         self.last = time.monotonic()
 
     def drop(self):
@@ -214,7 +215,7 @@ class Client:
                     i = self.hist.invoke(self.proc, "read", k, None)
                     try:
                         ver, val = reader.read(k)
-                        self.hist.complete(i, "ok", [ver, val])
+                        self.hist.complete(i, "ok", [ver, val], at=reader.addr)
                     except Exception as e:
                         # a read that failed changed nothing: it is left out of the history
                         self.hist.complete(i, "info", err=str(e)[:200], drop=True)

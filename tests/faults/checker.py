@@ -29,17 +29,19 @@ INF = math.inf
 
 
 class Op:
-    __slots__ = ("id", "proc", "f", "k", "a", "t0", "t1", "r", "v", "rc", "err", "drop")
+    __slots__ = ("id", "proc", "f", "k", "a", "t0", "t1", "r", "v", "rc", "err", "drop", "at")
 
     def __init__(self, id, proc, f, k, a, t0, t1=INF, r="info", v=None, rc=None, err=None, drop=False):
         self.id, self.proc, self.f, self.k, self.a = id, proc, f, k, a
         self.t0, self.t1, self.r, self.v, self.rc, self.err, self.drop = t0, t1, r, v, rc, err, drop
+        self.at = None  # the member that served a read
 
     def __repr__(self):
         t1 = "inf" if self.t1 == INF else "%.3f" % self.t1
         return "%s %s %s %s(%s) -> %s %s [%.3f, %s]%s" % (
             self.id, self.proc, self.k, self.f, json.dumps(self.a), self.r, json.dumps(self.v),
-            self.t0, t1, " rc=%s" % self.rc if self.rc not in (None, 0) else "")
+            self.t0, t1, " rc=%s" % self.rc if self.rc not in (None, 0) else "") + (
+            " at %s" % self.at if self.at else "")
 
     def to_json(self):
         return {s: getattr(self, s) for s in self.__slots__ if s not in ("t1",)} | {
@@ -68,6 +70,7 @@ def load_history(paths):
                 o.rc = rec.get("rc")
                 o.err = rec.get("err")
                 o.drop = bool(rec.get("drop"))
+                o.at = rec.get("at")
                 o.t1 = INF if o.r == "info" else rec["t1"]
     return sorted(ops.values(), key=lambda o: o.t0)
 

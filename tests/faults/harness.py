@@ -252,10 +252,6 @@ class Run:
             return self.rnd.sample(ms, k)
         return [self.cl.member(target)]
 
-    def kind_of(self, target, base):
-        return "%s-%s" % (base, target if target in ("leader", "follower", "minority") else "follower"
-                          if self.cl.leader() and self.cl.member(target) is not self.cl.leader() else "leader")
-
     def client_cuts(self, member_pairs):
         """Extend cuts between members to the clients that follow their home member."""
         pairs = list(member_pairs)

@@ -45,4 +45,4 @@ def test_random_schedule(run_schedule, seed):
     import random
     sched = harness.random_schedule(random.Random(seed), 20, 3)
     run_schedule("random_%d" % seed, sched, members=3, duration=20,
-                 clients=("cas", "cas", "append", "create", "eph"), seed=seed)
+                 clients=("cas", "cas", "append", "create", "eph", "lock"), seed=seed)
