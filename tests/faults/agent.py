@@ -236,6 +236,29 @@ class Client:
         finally:
             reader.drop()
 
+    def loop_read(self, deadline):
+        """Readers only, each thread pinned to one member (thread t on member t mod n), so every
+        member, an isolated old leader included, always has sync + get readers."""
+        keys = self.spec["workload"]["keys"]
+        reader = Reader(self.spec, self.rnd)
+        reader.members = [self.spec["members"][self.tindex % len(self.spec["members"])]]
+        try:
+            while time.monotonic() < deadline and not STOP.is_set():
+                if not reader.session():
+                    time.sleep(0.1)
+                    continue
+                k = self.rnd.choice(keys)
+                i = self.hist.invoke(self.proc, "read", k, None)
+                try:
+                    ver, val = reader.read(k)
+                    self.hist.complete(i, "ok", [ver, val], at=reader.addr)
+                except Exception as e:
+                    self.hist.complete(i, "info", err=str(e)[:200], drop=True)
+                    reader.drop()
+                time.sleep(0.005)
+        finally:
+            reader.drop()
+
     def loop_append(self, deadline):
         keys = self.spec["workload"]["keys"]
         while time.monotonic() < deadline and not STOP.is_set():
@@ -377,6 +400,7 @@ def main():
     for t in range(spec.get("threads", 1)):
         rnd = random.Random("%s/%s/%d" % (spec.get("seed", 0), spec["name"], t))
         c = Client(spec, hist, "%s.%d" % (spec["name"], t), rnd)
+        c.tindex = t
         th = threading.Thread(target=c.run, args=(deadline,), daemon=True)
         th.start()
         threads.append(th)

@@ -424,8 +424,10 @@ class Run:
                 "coordctl": str(binary("coordctl")), "threads": self.threads,
                 "seed": self.seed, "duration": self.duration, "session_timeout_ms": SESSION_MS, "op_timeout": 8.0,
                 "out": str(self.workdir / ("history-c%d.jsonl" % (i + 1)))}
-        if kind == "cas":
-            spec["workload"] = {"kind": "cas", "keys": self.keys}
+        if kind in ("cas", "read"):
+            spec["workload"] = {"kind": kind, "keys": self.keys}
+            if kind == "read":
+                spec["threads"] = self.n
         elif kind == "append":
             spec["workload"] = {"kind": "append", "keys": ["/a/0"]}
         elif kind == "create":

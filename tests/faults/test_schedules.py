@@ -26,10 +26,10 @@ SCHEDULES = {
     # BUG (server/raft.c raft_read_index, handle_read_index): a leader answers a read index with
     # its commit index without confirming it still leads (no heartbeat round, no lease check), so a
     # deposed leader that has not yet stepped down serves `sync` + read stale values. Isolating the
-    # leader again and again, with readers on every member, catches it in most runs.
+    # leader again and again, with readers pinned to every member, catches it in most runs.
     "sync_reads_across_leader_isolation": (
-        "1:part=leader 3:heal 4.5:part=leader 6.5:heal 8:part=leader 10:heal 11.5:part=halves 13.5:heal", 3, 15,
-        ("cas", "cas", "cas", "cas")),
+        "1:part=leader 3:heal 4.5:part=leader 6.5:heal 8:part=leader 10:heal 11.5:part=leader 13.5:heal "
+        "15:part=halves 17:heal", 3, 18, ("cas", "read", "cas", "read")),
 }
 
 
