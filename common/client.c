@@ -1619,6 +1619,12 @@ int coord_submit(struct coord_client *c, const struct coord_req *req, coord_done
 		return COORD_EBADARG; /* the library sends those itself (CHECK only inside MULTI) */
 	if (req->op == COORD_OP_MULTI && (req->nops > COORD_MAX_MULTI || (req->nops && !req->ops)))
 		return COORD_EBADARG;
+	/* A path the protocol cannot carry is a name-too-long error, not a malformed message. */
+	if (req->path.len > COORD_MAX_PATH || req->path2.len > COORD_MAX_PATH || req->after.len > COORD_MAX_PATH)
+		return COORD_ENAMETOOLONG;
+	for (uint32_t i = 0; req->op == COORD_OP_MULTI && i < req->nops; i++)
+		if (req->ops[i].path.len > COORD_MAX_PATH)
+			return COORD_ENAMETOOLONG;
 	struct coord_pending *p = calloc(1, sizeof(*p));
 	if (!p)
 		return COORD_ENOMEM;
@@ -1779,6 +1785,60 @@ int coord_get(struct coord_client *c, const char *path, int watch, void **data, 
 			*len = res.rep.data.len;
 		if (data) {
 			/* NUL-terminated for convenience; len does not count it. */
+			char *d = malloc((size_t)res.rep.data.len + 1);
+			if (!d) {
+				rc = local_fail(COORD_ENOMEM);
+			} else {
+				if (res.rep.data.len)
+					memcpy(d, res.rep.data.p, res.rep.data.len);
+				d[res.rep.data.len] = '\0';
+				*data = d;
+			}
+		}
+	}
+	coord_result_free(&res);
+	return rc;
+}
+
+int coord_history(struct coord_client *c, const char *path, struct coord_hist **hist, uint32_t *n,
+		  struct coord_stat *st)
+{
+	struct coord_req req;
+	struct coord_result res;
+	req_init(&req, COORD_OP_HISTORY, path);
+	req.version = -1;
+	int rc = coord_call(c, &req, &res);
+	if (rc == COORD_OK) {
+		if (st)
+			*st = res.rep.stat;
+		struct coord_hist *h = malloc((res.rep.nhist ? res.rep.nhist : 1) * sizeof(*h));
+		if (!h) {
+			rc = local_fail(COORD_ENOMEM);
+		} else {
+			for (uint32_t i = 0; i < res.rep.nhist; i++)
+				coord_hist_at(&res.rep, i, &h[i]);
+			*hist = h;
+			*n = res.rep.nhist;
+		}
+	}
+	coord_result_free(&res);
+	return rc;
+}
+
+int coord_get_version(struct coord_client *c, const char *path, int32_t version, void **data, size_t *len,
+		      struct coord_hist *h)
+{
+	struct coord_req req;
+	struct coord_result res;
+	req_init(&req, COORD_OP_HISTORY, path);
+	req.version = version;
+	int rc = coord_call(c, &req, &res);
+	if (rc == COORD_OK) {
+		if (h && coord_hist_at(&res.rep, 0, h))
+			memset(h, 0, sizeof(*h));
+		if (len)
+			*len = res.rep.data.len;
+		if (data) {
 			char *d = malloc((size_t)res.rep.data.len + 1);
 			if (!d) {
 				rc = local_fail(COORD_ENOMEM);

@@ -95,6 +95,14 @@ int coord_exists(struct coord_client *c, const char *path, int watch, struct coo
 int coord_list(struct coord_client *c, const char *path, int watch, char ***names, size_t *count,
 	       struct coord_stat *st);
 void coord_names_free(char **names, size_t count);
+/* Versioned reads: the versions of path still kept, oldest first, the current one last (none when
+ * the server keeps no history); *hist is malloc'd. */
+int coord_history(struct coord_client *c, const char *path, struct coord_hist **hist, uint32_t *n,
+		  struct coord_stat *st);
+/* One kept version's data (malloc'd, NUL-terminated, len not counting it). COORD_ENONODE when it
+ * is no longer kept. */
+int coord_get_version(struct coord_client *c, const char *path, int32_t version, void **data, size_t *len,
+		      struct coord_hist *h);
 int coord_rename(struct coord_client *c, const char *from, const char *to, uint32_t flags,
 		 struct coord_stat *st);
 int coord_setpolicy(struct coord_client *c, const char *path, uint8_t policy);

@@ -38,7 +38,7 @@ static const char *const op_names[COORD_OP_MAX] = {
 	[COORD_OP_SYNC] = "sync",         [COORD_OP_ADDWATCH] = "addwatch",
 	[COORD_OP_REMOVEWATCH] = "removewatch", [COORD_OP_SETPOLICY] = "setpolicy",
 	[COORD_OP_CHECK] = "check",       [COORD_OP_ADMIN] = "admin",
-	[COORD_OP_SETWATCHES] = "setwatches",
+	[COORD_OP_SETWATCHES] = "setwatches", [COORD_OP_HISTORY] = "history",
 };
 
 static int op_valid(int op) { return op > 0 && op < COORD_OP_MAX; }
@@ -271,6 +271,7 @@ static const uint8_t req_layout[COORD_OP_MAX][6] = {
 	[COORD_OP_ADMIN] = {QF_WORD},
 	[COORD_OP_SETWATCHES] = {QF_LAST_ZXID, QF_DATA_WATCHES, QF_CHILD_WATCHES, QF_PERSISTENT,
 				 QF_RECURSIVE},
+	[COORD_OP_HISTORY] = {QF_PATH, QF_VERSION},
 };
 
 static void subop_put(struct buf *b, const struct coord_subop *s);
@@ -486,7 +487,7 @@ void coord_req_clear(struct coord_req *req)
 enum reply_field {
 	RF_END = 0,
 	RF_STAT, RF_PATH, RF_DATA, RF_TEXT, RF_COUNT, RF_NAMES, RF_MORE,
-	RF_SESSION, RF_PASSWD, RF_TIMEOUT, RF_SERVER, RF_MAX_DATA, RF_KEPT,
+	RF_SESSION, RF_PASSWD, RF_TIMEOUT, RF_SERVER, RF_MAX_DATA, RF_KEPT, RF_HIST,
 };
 
 static const uint8_t reply_layout[COORD_OP_MAX][6] = {
@@ -500,6 +501,7 @@ static const uint8_t reply_layout[COORD_OP_MAX][6] = {
 	[COORD_OP_LIST] = {RF_STAT, RF_COUNT, RF_NAMES, RF_MORE},
 	[COORD_OP_SYNC] = {RF_PATH},
 	[COORD_OP_ADMIN] = {RF_TEXT},
+	[COORD_OP_HISTORY] = {RF_STAT, RF_HIST, RF_DATA},
 };
 
 static void reply_field_put(struct buf *b, int f, const struct coord_reply *r)
@@ -518,6 +520,10 @@ static void reply_field_put(struct buf *b, int f, const struct coord_reply *r)
 	case RF_SERVER: buf_u32(b, r->server_id); break;
 	case RF_MAX_DATA: buf_u32(b, r->max_data); break;
 	case RF_KEPT: buf_u8(b, r->watches_kept); break;
+	case RF_HIST:
+		buf_u32(b, r->nhist);
+		buf_bytes(b, r->hist.p, r->hist.len);
+		break;
 	}
 }
 
@@ -557,6 +563,12 @@ static void reply_field_get(struct dec *d, int f, struct coord_reply *r)
 	case RF_SERVER: r->server_id = dec_u32(d, "server id"); break;
 	case RF_MAX_DATA: r->max_data = dec_u32(d, "max data"); break;
 	case RF_KEPT: r->watches_kept = dec_u8(d, "watches kept"); break;
+	case RF_HIST:
+		r->nhist = dec_u32(d, "history count");
+		r->hist = dec_bytes(d, "history", 1u << 20);
+		if (!d->failed && (uint64_t)r->nhist * COORD_HIST_WIRE_SIZE != r->hist.len)
+			dec_fail(d, "history count %u does not match %u bytes of records", r->nhist, r->hist.len);
+		break;
 	}
 }
 
@@ -753,4 +765,25 @@ void coord_reply_clear(struct coord_reply *rep)
 {
 	free(rep->ops);
 	memset(rep, 0, sizeof(*rep));
+}
+
+void coord_hist_put(struct buf *b, const struct coord_hist *h)
+{
+	buf_u32(b, (uint32_t)h->version);
+	buf_u64(b, (uint64_t)h->mzxid);
+	buf_u64(b, (uint64_t)h->mtime);
+	buf_u32(b, h->size);
+}
+
+int coord_hist_at(const struct coord_reply *rep, uint32_t i, struct coord_hist *h)
+{
+	if (i >= rep->nhist || (size_t)(i + 1) * COORD_HIST_WIRE_SIZE > rep->hist.len)
+		return COORD_EBADARG;
+	struct rd r;
+	rd_init(&r, rep->hist.p + (size_t)i * COORD_HIST_WIRE_SIZE, COORD_HIST_WIRE_SIZE);
+	h->version = (int32_t)rd_u32(&r);
+	h->mzxid = (int64_t)rd_u64(&r);
+	h->mtime = (int64_t)rd_u64(&r);
+	h->size = rd_u32(&r);
+	return COORD_OK;
 }

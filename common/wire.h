@@ -47,6 +47,7 @@ enum coord_op {
 	COORD_OP_CHECK = 17,    /* only inside multi: the version must match */
 	COORD_OP_ADMIN = 18,    /* four-letter words: ruok, srvr, mntr, stat, ... */
 	COORD_OP_SETWATCHES = 19, /* re-arm watches after a reconnect, relative to a zxid */
+	COORD_OP_HISTORY = 20,  /* a node's kept data versions (version -1), or one version's data */
 	COORD_OP_MAX
 };
 
@@ -113,7 +114,8 @@ struct coord_req {
 	struct slice data;   /* CREATE, SET, APPEND */
 	struct slice after;  /* LIST: start after this name ("" = from the start) */
 	struct slice word;   /* ADMIN: the four-letter word */
-	int32_t version;     /* SET, DELETE, APPEND, RENAME(source), CHECK: -1 = any */
+	int32_t version;     /* SET, DELETE, APPEND, RENAME(source), CHECK: -1 = any;
+				HISTORY: the version to read, -1 = list the kept versions */
 	uint32_t flags;      /* CREATE: COORD_CREATE_*; RENAME: COORD_RENAME_* */
 	uint8_t policy;      /* CREATE of a directory, SETPOLICY */
 	uint8_t watch;       /* EXISTS, GET, LIST: COORD_WATCH_ONESHOT; ADDWATCH/REMOVEWATCH: mode */
@@ -161,6 +163,10 @@ struct coord_reply {
 	uint32_t server_id;
 	uint32_t max_data;      /* the server's maxDataBytes */
 	uint8_t watches_kept;   /* 1: this server still holds the session's watches (no re-arm needed) */
+	/* HISTORY: nhist records of COORD_HIST_WIRE_SIZE bytes (read them with coord_hist_at);
+	 * asking for one version also gives its bytes in data */
+	uint32_t nhist;
+	struct slice hist;
 	/* MULTI */
 	int32_t fail_index;     /* index of the op that failed, -1 if none */
 	uint32_t nops;
@@ -191,6 +197,17 @@ void coord_reply_clear(struct coord_reply *rep);
 /* Stat: fixed 78-byte encoding, shared by replies, snapshots and the log. */
 void coord_stat_put(struct buf *b, const struct coord_stat *st);
 void coord_stat_get(struct rd *r, struct coord_stat *st);
+
+/* One kept version of a node's data (HISTORY): i32 version | i64 mzxid | i64 mtime | u32 size. */
+struct coord_hist {
+	int32_t version;
+	int64_t mzxid, mtime;
+	uint32_t size;
+};
+#define COORD_HIST_WIRE_SIZE 24
+void coord_hist_put(struct buf *b, const struct coord_hist *h);
+/* The i-th record of a HISTORY reply; COORD_OK or COORD_EBADARG when i is out of range. */
+int coord_hist_at(const struct coord_reply *rep, uint32_t i, struct coord_hist *h);
 
 const char *coord_op_name(int op);
 /* 1 if the op changes state (goes through the log), else 0 */

@@ -652,16 +652,32 @@ static int cmd_mkdir(int argc, char **argv)
 
 static int cmd_get(int argc, char **argv)
 {
-	int rc = simple_args(argc, argv, 1, 1);
-	if (rc >= 0)
-		return rc;
+	static const struct option lo[] = {{"version", required_argument, NULL, 'v'},
+					   {"help", no_argument, NULL, OPT_HELP},
+					   {NULL, 0, NULL, 0}};
+	int c, help = 0;
+	int32_t version = -1;
+	while ((c = getopt_cmd(argc, argv, "+v:", lo, &help)) != -1) {
+		if (c == 'v') {
+			if (parse_version(optarg, &version))
+				return EX_USAGE;
+			continue;
+		}
+		int rc = help_or_bad(c, help);
+		if (rc >= 0)
+			return rc;
+	}
+	if (optind + 1 != argc)
+		return usage_error("get: expected one PATH");
 	const char *path = argv[optind];
 	struct coord_client *cl;
+	int rc;
 	if ((rc = connect_session(&cl)))
 		return rc;
 	void *data = NULL;
 	size_t len = 0;
-	int err = coord_get(cl, path, 0, &data, &len, NULL);
+	int err = version >= 0 ? coord_get_version(cl, path, version, &data, &len, NULL)
+			       : coord_get(cl, path, 0, &data, &len, NULL);
 	if (err)
 		return report_last(path, err);
 	if (write_all(STDOUT_FILENO, data, len) && errno != EPIPE) {
@@ -672,6 +688,32 @@ static int cmd_get(int argc, char **argv)
 	}
 	free(data);
 	return rc;
+}
+
+static int cmd_history(int argc, char **argv)
+{
+	int rc = simple_args(argc, argv, 1, 1);
+	if (rc >= 0)
+		return rc;
+	const char *path = argv[optind];
+	struct coord_client *cl;
+	if ((rc = connect_session(&cl)))
+		return rc;
+	struct coord_hist *h = NULL;
+	uint32_t n = 0;
+	int err = coord_history(cl, path, &h, &n, NULL);
+	if (err)
+		return report_last(path, err);
+	for (uint32_t i = 0; i < n; i++) {
+		char when[64];
+		time_t t = (time_t)(h[i].mtime / 1000);
+		struct tm tm;
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", localtime_r(&t, &tm));
+		printf("%d 0x%llx %s.%03d %u\n", h[i].version, (unsigned long long)h[i].mzxid, when,
+		       (int)(h[i].mtime % 1000), h[i].size);
+	}
+	free(h);
+	return EX_OK;
 }
 
 static int cmd_set(int argc, char **argv)
@@ -1497,7 +1539,14 @@ static const struct command commands[] = {
 	 "  --children=P    the new directory's child policy (ephemeral, sequential,\n"
 	 "                  ephemeral,sequential)\n",
 	 cmd_mkdir},
-	{"get", "get PATH", "Write the node's data to stdout, raw (no newline added).\n", cmd_get},
+	{"get", "get [-v VERSION] PATH",
+	 "Write the node's data to stdout, raw (no newline added).\n"
+	 "  -v VERSION      an earlier version still kept (see history); exit 1 if it is not\n",
+	 cmd_get},
+	{"history", "history PATH",
+	 "List the versions of the node's data the server still keeps, oldest first, the current\n"
+	 "one last: VERSION MZXID MTIME SIZE per line (historyDepth and historyBytes bound them).\n",
+	 cmd_history},
 	{"set", "set [-v VERSION] PATH DATA|-",
 	 "Replace the node's data. -v: only if its data version is VERSION (else exit 4).\n"
 	 "DATA is used as given (no newline added); - reads it from stdin.\n",

@@ -249,6 +249,14 @@ int op_delete(struct op_ctx *c, struct slice path, int32_t version)
 	return COORD_OK;
 }
 
+/* The replaced contents of n become a kept earlier version (or are freed). */
+static void keep_version(struct op_ctx *c, struct znode *n, const struct undo *u)
+{
+	struct zver v = {u->old_version, u->old_mzxid, u->old_mtime, u->old_len, u->old_data};
+	if (tree_hist_push(&c->s->tree, n, &v, c->s->hist_keep, c->s->hist_bytes))
+		ops_oom();
+}
+
 /* Give n the `len` bytes at `data` as its new contents: a new data version. */
 static void replace_data(struct op_ctx *c, struct znode *n, uint8_t *data, uint32_t len)
 {
@@ -256,9 +264,9 @@ static void replace_data(struct op_ctx *c, struct znode *n, uint8_t *data, uint3
 			 .old_mzxid = n->mzxid, .old_mtime = n->mtime};
 	u.old_data = tree_swap_data(&c->s->tree, n, data, len, &u.old_len);
 	if (c->multi)
-		undo_push(c, &u);
+		undo_push(c, &u); /* kept as a version only when the multi commits */
 	else
-		free(u.old_data);
+		keep_version(c, n, &u);
 	n->version = inc32(n->version);
 	n->mzxid = (int64_t)c->zxid;
 	n->mtime = c->time;
@@ -376,6 +384,8 @@ int op_rename(struct op_ctx *c, struct slice from, struct slice to, int32_t vers
 	if ((err = check_version(c, n, from, version)))
 		return err;
 	if (from.len == to.len && !memcmp(from.p, to.p, to.len)) {
+		if (flags & COORD_RENAME_NOREPLACE) /* as Linux's renameat2: the target exists */
+			return fail(c, COORD_ENODEEXISTS, "%.*s already exists", P(to));
 		tree_stat(n, &c->stat);
 		return COORD_OK; /* rename(2): same name, nothing to do */
 	}
@@ -486,7 +496,7 @@ void op_commit(struct op_ctx *c)
 		if (u->kind == UNDO_DELETE)
 			tree_node_free(u->node);
 		else if (u->kind == UNDO_SET)
-			free(u->old_data);
+			keep_version(c, u->node, u);
 	}
 	free(c->undo);
 	c->undo = NULL;

@@ -231,6 +231,7 @@ static void serve_read(struct server *s, struct client *c, const struct coord_re
 	case COORD_OP_EXISTS:
 	case COORD_OP_LIST:
 	case COORD_OP_SYNC:
+	case COORD_OP_HISTORY:
 		err = state_read(&s->st, req, &b);
 		if (req->watch && req->op != COORD_OP_SYNC &&
 		    (err == COORD_OK || (err == COORD_ENONODE && req->op == COORD_OP_EXISTS)))
@@ -812,6 +813,7 @@ static void install_snapshot(struct server *s, uint64_t index, uint64_t term)
 		LOG_ERROR("out of memory loading a snapshot");
 		exit(1);
 	}
+	state_set_history(&s->st, s->cfg.history_depth, s->cfg.history_bytes);
 	uint64_t zxid = 0;
 	if (snap_load_newest(s->cfg.data_dir, &zxid, (int (*)(void *, const uint8_t *, size_t))state_load_record, &s->st,
 			     err, sizeof(err)) ||
@@ -1281,6 +1283,7 @@ int server_open(const struct coord_config *cfg, struct server **out, char *err, 
 		rc = COORD_ENOMEM;
 		goto fail;
 	}
+	state_set_history(&s->st, cfg->history_depth, cfg->history_bytes);
 	if ((rc = recover(s, err, errlen)))
 		goto fail;
 	s->zctx = zmq_ctx_new();

@@ -20,6 +20,7 @@ int state_init(struct state *s, uint32_t max_data)
 {
 	memset(s, 0, sizeof(*s));
 	s->max_data = max_data;
+	state_set_history(s, 10, 1u << 20);
 	if (tree_init(&s->tree))
 		return COORD_ENOMEM;
 	if (sessions_init(&s->sessions)) {
@@ -27,6 +28,13 @@ int state_init(struct state *s, uint32_t max_data)
 		return COORD_ENOMEM;
 	}
 	return COORD_OK;
+}
+
+void state_set_history(struct state *s, int depth, uint64_t bytes)
+{
+	s->hist_keep = depth > 0 ? (uint32_t)depth - 1 : 0;
+	s->hist_bytes = depth > 0 ? bytes : 0;
+	s->hist_depth = depth > 0 ? depth : 0;
 }
 
 void state_free(struct state *s)
@@ -277,6 +285,61 @@ static void add_name(void *arg, const struct znode *child)
 	buf_u8(b, 0);
 }
 
+/* HISTORY: the kept versions of a node, oldest first, the current one last; or one version. */
+static int read_history(const struct state *s, const struct coord_req *req, struct buf *out)
+{
+	char why[COORD_MAX_PATH + 200];
+	const struct znode *n = tree_lookup(&s->tree, (const char *)req->path.p, req->path.len);
+	if (!n) {
+		snprintf(why, sizeof(why), "%.*s does not exist", (int)req->path.len, (const char *)req->path.p);
+		state_error_frame(out, req, s->last_zxid, COORD_ENONODE, why);
+		return COORD_ENONODE;
+	}
+	struct coord_reply r;
+	reply_init(&r, req, s->last_zxid, COORD_OK, NULL);
+	tree_stat(n, &r.stat);
+	struct buf recs;
+	buf_init(&recs);
+	uint32_t nh = s->hist_depth && n->hist ? n->hist->n : 0;
+	struct coord_hist cur = {n->version, n->mzxid, n->mtime, n->data_len};
+	if (req->version == -1) {
+		for (uint32_t i = 0; i < nh; i++) {
+			const struct zver *v = &n->hist->v[i];
+			struct coord_hist h = {v->version, v->mzxid, v->mtime, v->len};
+			coord_hist_put(&recs, &h);
+		}
+		if (s->hist_depth)
+			coord_hist_put(&recs, &cur);
+		r.nhist = nh + (s->hist_depth > 0);
+	} else {
+		const struct zver *v = s->hist_depth ? tree_hist_find(n, req->version) : NULL;
+		if (s->hist_depth && req->version == n->version) {
+			coord_hist_put(&recs, &cur);
+			r.data = slice_of(n->data, n->data_len);
+		} else if (v) {
+			struct coord_hist h = {v->version, v->mzxid, v->mtime, v->len};
+			coord_hist_put(&recs, &h);
+			r.data = slice_of(v->data, v->len);
+		} else {
+			buf_free(&recs);
+			if (!s->hist_depth)
+				snprintf(why, sizeof(why), "%.*s: versions are not kept (historyDepth=0)", (int)req->path.len,
+					 (const char *)req->path.p);
+			else
+				snprintf(why, sizeof(why), "%.*s: version %d is not kept (kept: %d to %d)", (int)req->path.len,
+					 (const char *)req->path.p, req->version, nh ? n->hist->v[0].version : n->version,
+					 n->version);
+			state_error_frame(out, req, s->last_zxid, COORD_ENONODE, why);
+			return COORD_ENONODE;
+		}
+		r.nhist = 1;
+	}
+	r.hist = slice_of(recs.p, recs.len);
+	coord_reply_encode(out, &r);
+	buf_free(&recs);
+	return out->oom ? COORD_ENOMEM : COORD_OK;
+}
+
 int state_read(const struct state *s, const struct coord_req *req, struct buf *out)
 {
 	uint64_t zxid = s->last_zxid;
@@ -295,6 +358,8 @@ int state_read(const struct state *s, const struct coord_req *req, struct buf *o
 		coord_reply_encode(out, &r);
 		return COORD_OK;
 	}
+	if (req->op == COORD_OP_HISTORY)
+		return read_history(s, req, out);
 	if (req->op != COORD_OP_GET && req->op != COORD_OP_EXISTS && req->op != COORD_OP_LIST) {
 		snprintf(why, sizeof(why), "%s is not a read operation", coord_op_name(req->op));
 		state_error_frame(out, req, zxid, COORD_EBADARG, why);
@@ -350,6 +415,15 @@ static int save_node(void *arg, const struct znode *n)
 	buf_bytes(&sv->b, path, len);
 	coord_stat_put(&sv->b, &st);
 	buf_bytes(&sv->b, n->data, n->data_len);
+	uint32_t nh = n->hist ? n->hist->n : 0;
+	buf_u32(&sv->b, nh);
+	for (uint32_t i = 0; i < nh; i++) {
+		const struct zver *v = &n->hist->v[i];
+		buf_u32(&sv->b, (uint32_t)v->version);
+		buf_u64(&sv->b, (uint64_t)v->mzxid);
+		buf_u64(&sv->b, (uint64_t)v->mtime);
+		buf_bytes(&sv->b, v->data, v->len);
+	}
 	if (sv->b.oom)
 		return sv->err = COORD_ENOMEM;
 	return sv->err = sv->put(sv->arg, sv->b.p, sv->b.len);
@@ -409,14 +483,38 @@ static void node_set_stat(struct znode *n, const struct coord_stat *st)
 	n->policy = st->policy;
 }
 
+static int load_versions(struct state *s, struct znode *n, struct rd *r)
+{
+	uint32_t nh = rd_u32(r);
+	for (uint32_t i = 0; i < nh && !r->bad; i++) {
+		struct zver v;
+		v.version = (int32_t)rd_u32(r);
+		v.mzxid = (int64_t)rd_u64(r);
+		v.mtime = (int64_t)rd_u64(r);
+		struct slice d = rd_bytes(r, COORD_MAX_DATA);
+		if (r->bad)
+			break;
+		v.len = d.len;
+		v.data = NULL;
+		if (d.len && !(v.data = malloc(d.len)))
+			return COORD_ENOMEM;
+		if (d.len)
+			memcpy(v.data, d.p, d.len);
+		if (tree_hist_push(&s->tree, n, &v, s->hist_keep, s->hist_bytes))
+			return COORD_ENOMEM;
+	}
+	return r->bad || rd_left(r) ? COORD_EPROTO : COORD_OK;
+}
+
 static int load_node(struct state *s, struct rd *r)
 {
 	struct slice path = rd_bytes(r, COORD_MAX_PATH);
 	struct coord_stat st;
 	coord_stat_get(r, &st);
 	struct slice data = rd_bytes(r, COORD_MAX_DATA);
-	if (r->bad || rd_left(r) || !path.len || path.p[0] != '/')
+	if (r->bad || !path.len || path.p[0] != '/')
 		return COORD_EPROTO;
+	struct znode *n;
 	if (path.len == 1) {
 		/* The root can hold data too (set "/"): keep it. */
 		uint8_t *d = NULL;
@@ -425,22 +523,22 @@ static int load_node(struct state *s, struct rd *r)
 		if (data.len)
 			memcpy(d, data.p, data.len);
 		uint32_t old_len;
-		free(tree_swap_data(&s->tree, s->tree.root, d, data.len, &old_len));
-		node_set_stat(s->tree.root, &st);
-		return COORD_OK;
+		n = s->tree.root;
+		free(tree_swap_data(&s->tree, n, d, data.len, &old_len));
+	} else {
+		size_t plen = coord_path_parent_len((const char *)path.p, path.len);
+		size_t boff = coord_path_base_off((const char *)path.p, path.len);
+		struct znode *parent = tree_lookup(&s->tree, (const char *)path.p, plen);
+		if (!parent || tree_child(parent, (const char *)path.p + boff, path.len - boff)) {
+			LOG_ERROR("snapshot: node %.*s comes before its parent or twice", (int)path.len, (const char *)path.p);
+			return COORD_EPROTO;
+		}
+		n = tree_add(&s->tree, parent, (const char *)path.p + boff, path.len - boff, data.p, data.len);
+		if (!n)
+			return COORD_ENOMEM;
 	}
-	size_t plen = coord_path_parent_len((const char *)path.p, path.len);
-	size_t boff = coord_path_base_off((const char *)path.p, path.len);
-	struct znode *parent = tree_lookup(&s->tree, (const char *)path.p, plen);
-	if (!parent || tree_child(parent, (const char *)path.p + boff, path.len - boff)) {
-		LOG_ERROR("snapshot: node %.*s comes before its parent or twice", (int)path.len, (const char *)path.p);
-		return COORD_EPROTO;
-	}
-	struct znode *n = tree_add(&s->tree, parent, (const char *)path.p + boff, path.len - boff, data.p, data.len);
-	if (!n)
-		return COORD_ENOMEM;
 	node_set_stat(n, &st);
-	return COORD_OK;
+	return load_versions(s, n, r);
 }
 
 static int load_session(struct state *s, struct rd *r)

@@ -26,6 +26,9 @@ struct state {
 	uint64_t last_zxid;           /* zxid of the last applied txn */
 	uint64_t last_term;           /* the log term of that txn (given by the log, kept in snapshots) */
 	uint32_t max_data;            /* maxDataBytes: appends may not grow data past it */
+	int hist_depth;               /* historyDepth: versions listed per node, the current one included */
+	uint32_t hist_keep;           /* earlier versions kept per node: historyDepth - 1 */
+	uint64_t hist_bytes;          /* historyBytes: bytes of earlier versions kept per node */
 	int loaded_header;            /* state_load_record saw the closing record */
 };
 
@@ -48,13 +51,16 @@ struct apply_out {
 
 int state_init(struct state *s, uint32_t max_data);
 void state_free(struct state *s);
+/* Versioned reads: historyDepth versions listed per node (the current one included; 0 = off),
+ * earlier ones bounded by historyBytes. Every member must use the same values. */
+void state_set_history(struct state *s, int depth, uint64_t bytes);
 /* Apply one txn. out must be zeroed or reset before; free its contents with apply_out_reset. */
 void state_apply(struct state *s, uint64_t zxid, const struct txn *t, struct apply_out *out);
 void apply_out_reset(struct apply_out *out);
 
 
 /*
- * Answer a read-only request (GET, EXISTS, LIST, SYNC) from the current state: append its reply
+ * Answer a read-only request (GET, EXISTS, LIST, SYNC, HISTORY) from the current state: append its reply
  * frame, with header zxid = last_zxid, to out. Returns the reply's error code.
  */
 int state_read(const struct state *s, const struct coord_req *req, struct buf *out);

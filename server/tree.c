@@ -111,10 +111,69 @@ static struct znode *node_new(struct tree *t, const char *name, size_t len, cons
 	return n;
 }
 
+static void hist_free(struct zhist *h)
+{
+	if (!h)
+		return;
+	for (uint32_t i = 0; i < h->n; i++)
+		free(h->v[i].data);
+	free(h);
+}
+
 static void node_free(struct znode *n)
 {
 	free(n->data);
+	hist_free(n->hist);
 	free(n);
+}
+
+static void hist_drop_oldest(struct tree *t, struct zhist *h)
+{
+	t->hist_bytes -= h->v[0].len;
+	h->bytes -= h->v[0].len;
+	free(h->v[0].data);
+	memmove(&h->v[0], &h->v[1], (h->n - 1) * sizeof(h->v[0]));
+	h->n--;
+}
+
+int tree_hist_push(struct tree *t, struct znode *n, const struct zver *v, uint32_t keep, uint64_t max_bytes)
+{
+	if (!keep || v->len > max_bytes) {
+		free(v->data);
+		return COORD_OK;
+	}
+	struct zhist *h = n->hist;
+	if (!h || h->n == h->cap) {
+		uint32_t cap = h ? h->cap * 2 : 2;
+		if (cap > keep + 1)
+			cap = keep + 1;
+		struct zhist *nh = realloc(h, sizeof(*nh) + cap * sizeof(nh->v[0]));
+		if (!nh) {
+			free(v->data);
+			return COORD_ENOMEM;
+		}
+		if (!h) {
+			nh->n = 0;
+			nh->bytes = 0;
+		}
+		nh->cap = cap;
+		n->hist = h = nh;
+	}
+	h->v[h->n++] = *v;
+	h->bytes += v->len;
+	t->hist_bytes += v->len;
+	while (h->n > keep || h->bytes > max_bytes)
+		hist_drop_oldest(t, h);
+	return COORD_OK;
+}
+
+const struct zver *tree_hist_find(const struct znode *n, int32_t version)
+{
+	const struct zhist *h = n->hist;
+	for (uint32_t i = 0; h && i < h->n; i++)
+		if (h->v[i].version == version)
+			return &h->v[i];
+	return NULL;
 }
 
 int tree_init(struct tree *t)
@@ -190,6 +249,7 @@ void tree_detach(struct tree *t, struct znode *n)
 	p->nkids--;
 	t->count--;
 	t->data_bytes -= n->data_len;
+	t->hist_bytes -= n->hist ? n->hist->bytes : 0;
 	n->left = n->right = NULL;
 	n->parent = NULL;
 }
@@ -202,6 +262,7 @@ void tree_attach(struct tree *t, struct znode *parent, struct znode *n)
 	parent->nkids++;
 	t->count++;
 	t->data_bytes += n->data_len;
+	t->hist_bytes += n->hist ? n->hist->bytes : 0;
 }
 
 void tree_node_free(struct znode *n) { node_free(n); }
@@ -373,6 +434,13 @@ static int digest_node(void *arg, const struct znode *n)
 	XXH64_update(d->h, b.p, b.len);
 	buf_free(&b);
 	XXH64_update(d->h, n->data, n->data_len);
+	for (uint32_t i = 0; n->hist && i < n->hist->n; i++) {
+		const struct zver *v = &n->hist->v[i];
+		XXH64_update(d->h, &v->version, sizeof(v->version));
+		XXH64_update(d->h, &v->mzxid, sizeof(v->mzxid));
+		XXH64_update(d->h, &v->mtime, sizeof(v->mtime));
+		XXH64_update(d->h, v->data, v->len);
+	}
 	return 0;
 }
 

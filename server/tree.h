@@ -15,11 +15,27 @@
 
 #include "wire.h"
 
+/* An earlier version of a node's data (versioned reads: historyDepth/historyBytes). */
+struct zver {
+	int32_t version;
+	int64_t mzxid, mtime;
+	uint32_t len;
+	uint8_t *data;
+};
+
+/* A node's kept earlier versions, oldest first; absent until the data is first overwritten. */
+struct zhist {
+	uint32_t n, cap;
+	uint64_t bytes;
+	struct zver v[];
+};
+
 struct znode {
 	struct znode *parent;
 	struct znode *left, *right; /* links in the parent's child treap */
 	struct znode *kids;         /* root of this node's child treap */
 	uint8_t *data;
+	struct zhist *hist;         /* NULL for a node never overwritten (or history off) */
 	uint32_t data_len;
 	uint32_t nkids;
 	int64_t czxid, mzxid, pzxid, ctime, mtime;
@@ -37,6 +53,7 @@ struct tree {
 	uint64_t next_ino;          /* replicated counter: inode numbers are never reused */
 	uint64_t count;             /* znodes, root included */
 	uint64_t data_bytes;        /* sum of data lengths */
+	uint64_t hist_bytes;        /* sum of kept earlier versions' lengths */
 };
 
 int tree_init(struct tree *t);
@@ -69,6 +86,14 @@ struct znode *tree_rename_node(struct znode *n, const char *name, size_t len);
 /* Give a node new data (taking ownership of the malloc'd `data`); returns the old data for the
  * caller to free (or to put back, when a multi rolls back). */
 uint8_t *tree_swap_data(struct tree *t, struct znode *n, uint8_t *data, uint32_t len, uint32_t *old_len);
+/*
+ * Keep an earlier version (taking ownership of v->data), then drop the oldest while more than
+ * keep versions or more than max_bytes are kept. keep 0 frees it at once. COORD_OK or
+ * COORD_ENOMEM (then v->data is freed: the version is simply not kept).
+ */
+int tree_hist_push(struct tree *t, struct znode *n, const struct zver *v, uint32_t keep, uint64_t max_bytes);
+/* The kept version `version` of n, or NULL. */
+const struct zver *tree_hist_find(const struct znode *n, int32_t version);
 /* Append to a node's data. COORD_OK or COORD_ENOMEM (then unchanged). */
 int tree_append_data(struct tree *t, struct znode *n, const void *data, size_t len);
 

@@ -3,6 +3,7 @@
 Exit codes (coordctl --help): 0 ok, 1 no node, 2 usage, 3 exists, 4 bad version, 5 not empty,
 6 invalid (bad path, too long, too large, ephemeral parent, parent is a file, policy), 7 connection.
 """
+import os
 import random
 import subprocess
 
@@ -633,3 +634,71 @@ def test_host_list_with_a_dead_member_first_still_serves(h):
     assert ok(hosts, "create", "/a", "x") == "/a\n"
     assert ok(hosts, "get", "/a", timeout_ms=3000) == "x"
     assert ok(hosts, "ruok", timeout_ms=1000).strip() == "imok"
+
+
+def deep_path(total):
+    """A path of exactly `total` bytes made of 255-byte components (the last one shorter)."""
+    parts, left = [], total
+    while left > 0:
+        n = min(255, left - 1)
+        parts.append("x" * n)
+        left -= n + 1
+    return "/" + "/".join(parts)
+
+
+def test_path_of_4096_bytes_is_fine(h):
+    p = deep_path(4096)
+    assert len(p.encode()) == 4096
+    ok(h, "mkdir", "-p", p.rsplit("/", 1)[0])
+    assert ok(h, "create", p, "deep") == p + "\n"
+    assert get(h, p) == "deep"
+
+
+# Regression: a path over 4096 bytes was once sent as is and refused by the server's decoder as a
+# malformed frame (coordctl exit 8); the client library now refuses it with ENAMETOOLONG (exit 6)
+# before sending, as it does for data over the size limit.
+def test_path_over_4096_bytes_fails_with_exit_6_name_too_long(h):
+    p = deep_path(4097)
+    got = {}
+    for cmd in ("create", "get", "stat", "exists"):
+        rc, out, err = coordctl(h, cmd, p)
+        got[cmd] = (rc, "too long" in err)
+    assert got == {cmd: (EX_INVALID, True) for cmd in got}, got
+
+
+def test_invalid_utf8_path_fails_with_exit_6(h):
+    rc, _, err = coordctl(h, "create", os.fsdecode(b"/bad\xffname"), "x", input=b"")  # bytes out
+    assert rc == EX_INVALID, err
+    assert ls(h, "/") == []
+
+
+def test_sequential_name_leaves_room_for_the_suffix(h):
+    ok(h, "mkdir", "/q")
+    rc, _, err = coordctl(h, "create", "-s", "/q/" + "n" * 246)
+    assert rc == EX_INVALID and "too long" in err, err
+    out = ok(h, "create", "-s", "/q/" + "n" * 245)
+    assert out == "/q/" + "n" * 245 + "0000000000\n"
+
+
+def test_successive_lock_holders_get_increasing_czxid_fencing_tokens(h):
+    tokens = []
+    for i in range(3):
+        ok(h, "create", "/lock", "holder %d" % i)
+        tokens.append(stat(h, "/lock")["cZxid"])
+        ok(h, "rm", "/lock")
+    assert tokens == sorted(tokens) and len(set(tokens)) == 3
+
+
+def test_thousand_ephemerals_of_one_session_go_together_when_it_closes(h):
+    ok(h, "mkdir", "/e")
+    out = ok(h, "multi", *["create -e /e/n%04d" % i for i in range(1000)])
+    assert len(out.split()) == 1000
+    # coordctl closed its session on exit: every ephemeral is gone already
+    assert ls(h, "/e") == []
+    assert stat(h, "/e")["numChildren"] == 0
+
+
+def test_multi_sequential_creates_get_consecutive_names(h):
+    ok(h, "mkdir", "/q")
+    out = ok(h, "multi", "create -s /q/j a", "create -s /q/j b")
+    assert out.split() == ["/q/j0000000000", "/q/j0000000001"]

@@ -175,3 +175,16 @@ def test_watcher_whose_session_expires_says_so_and_exits_7(srv, procs):
         assert "expired" in w.proc.stderr.read().decode()
     finally:
         px.close()
+
+
+def test_mntr_counts_sessions_and_ephemerals_of_live_holders(h, procs):
+    def mntr():
+        return dict(l.split("\t", 1) for l in ok(h, "mntr").splitlines() if "\t" in l)
+    a, _ = hold(procs, h, "/a")
+    b, _ = hold(procs, h, "/b")
+    m = mntr()
+    assert (m["coordfs_session_count"], m["zk_ephemerals_count"]) == ("2", "2")
+    a.send_signal(signal.SIGTERM)
+    assert a.wait(5) == 0
+    m = mntr()
+    assert (m["coordfs_session_count"], m["zk_ephemerals_count"]) == ("1", "1")

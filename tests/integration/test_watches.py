@@ -117,10 +117,18 @@ def test_watchers_each_get_every_event(h, procs):
     assert [e for e, _, _ in got[0]] == ["created", "changed"]
 
 
-def test_watch_exits_zero_on_sigterm(h, procs):
-    w = Watcher(procs, h, "/t")
+def mntr(h):
+    return dict(l.split("\t", 1) for l in ok(h, "mntr").splitlines() if "\t" in l)
+
+
+def test_watch_ended_by_sigterm_exits_zero_and_closes_its_session(h, procs):
+    w = Watcher(procs, h, "/t", recursive=True)
+    assert mntr(h)["coordfs_session_count"] == "1"
+    assert int(mntr(h)["zk_watch_count"]) >= 1
     w.proc.send_signal(signal.SIGTERM)
     assert w.proc.wait(10) == 0
+    m = mntr(h)
+    assert (m["coordfs_session_count"], m["zk_watch_count"]) == ("0", "0")
 
 
 KINDS = ("created", "deleted", "changed", "children")
