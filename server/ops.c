@@ -384,6 +384,8 @@ int op_rename(struct op_ctx *c, struct slice from, struct slice to, int32_t vers
 	if ((err = check_version(c, n, from, version)))
 		return err;
 	if (from.len == to.len && !memcmp(from.p, to.p, to.len)) {
+		if (flags & COORD_RENAME_NOREPLACE) /* as Linux's renameat2: the target exists */
+			return fail(c, COORD_ENODEEXISTS, "%.*s already exists", P(to));
 		tree_stat(n, &c->stat);
 		return COORD_OK; /* rename(2): same name, nothing to do */
 	}

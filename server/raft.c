@@ -27,11 +27,14 @@ struct progress {
 	uint64_t inflight[MAX_INFLIGHT_CAP]; /* last index of each append in flight, oldest first */
 	uint32_t ninflight, inflight_head;
 	int vote;                 /* 0 unknown, 1 granted, 2 refused (current campaign) */
+	uint64_t read_ack;        /* the newest read round this follower answered in our term */
 };
 
 struct read_wait {
 	uint64_t ctx;
 	int from;                 /* RAFT_NONE: our own shell */
+	uint64_t seq;             /* the heartbeat round that must confirm us (0: waiting for a commit in this term) */
+	uint64_t index;           /* the commit index when the round started */
 };
 
 struct msgq {
@@ -70,8 +73,9 @@ struct raft {
 	struct msgq now, after;
 	struct raft_read *reads;
 	size_t nreads, creads;
-	struct read_wait *waits;  /* leader: reads waiting for a commit in this term */
+	struct read_wait *waits;  /* leader: reads waiting to be confirmed */
 	size_t nwaits, cwaits;
+	uint64_t read_seq;        /* leader: heartbeat rounds started for reads (carried in appends' ctx) */
 
 	int install;
 	uint64_t install_index, install_term;
@@ -307,7 +311,9 @@ static void become_leader(struct raft *r)
 		pr->active = 1; /* a new leader gives everyone one election period (check-quorum) */
 		pr->ninflight = pr->inflight_head = 0;
 		pr->pending_snapshot = 0;
+		pr->read_ack = 0;
 	}
+	r->read_seq = 0;
 	/* A no-op of the new term: committing it commits every earlier entry (thesis 3.6.2). */
 	if (log_append(r, r->term, RAFT_ENTRY_NOOP, NULL, 0) == COORD_OK) {
 		struct progress *self = progress(r, r->cfg.id);
@@ -422,7 +428,7 @@ static void send_append(struct raft *r, struct progress *pr, int heartbeat, int 
 			at = 0; /* below our log: anchor at 0, which everyone holds */
 		send(r, 0, (struct raft_msg){.type = RAFT_MSG_APPEND, .to = pr->id, .index = at,
 					     .log_term = raft_term_at(r, at),
-					     .commit = r->commit < at ? r->commit : at});
+					     .commit = r->commit < at ? r->commit : at, .ctx = r->read_seq});
 		return;
 	}
 	if (pr->state == PR_SNAPSHOT || (pr->state == PR_PROBE && pr->paused) ||
@@ -446,11 +452,13 @@ static void send_append(struct raft *r, struct progress *pr, int heartbeat, int 
 		/* Nothing new: only a new commit index may need to travel. */
 		if (commit_only && pr->state == PR_REPLICATE)
 			send(r, 0, (struct raft_msg){.type = RAFT_MSG_APPEND, .to = pr->id, .index = prev,
-						     .log_term = raft_term_at(r, prev), .commit = r->commit});
+						     .log_term = raft_term_at(r, prev), .commit = r->commit,
+						     .ctx = r->read_seq});
 		return;
 	}
 	struct raft_msg m = {.type = RAFT_MSG_APPEND, .to = pr->id, .index = prev,
-			     .log_term = raft_term_at(r, prev), .commit = r->commit, .nentries = (uint32_t)n};
+			     .log_term = raft_term_at(r, prev), .commit = r->commit, .nentries = (uint32_t)n,
+			     .ctx = r->read_seq};
 	send(r, 0, m);
 	if (pr->state == PR_REPLICATE && n) {
 		pr->next = prev + n + 1;
@@ -493,18 +501,78 @@ static int cmp_u64_desc(const void *a, const void *b)
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
-static void answer_waits(struct raft *r)
+static void release_read(struct raft *r, const struct read_wait *w)
+{
+	if (w->from == RAFT_NONE)
+		add_read(r, w->ctx, w->index, 1);
+	else
+		send(r, 0, (struct raft_msg){.type = RAFT_MSG_READ_INDEX_RESP, .to = w->from, .ctx = w->ctx,
+					     .index = w->index});
+}
+
+/*
+ * Read index (thesis 6.4): a read may be answered at the commit index of the moment only once a
+ * quorum has answered a heartbeat sent after it, proving no newer leader had been elected. Every
+ * append carries the newest round in ctx and followers echo it; a round is confirmed when a
+ * quorum echoed it.
+ */
+static void confirm_reads(struct raft *r)
+{
+	if (!r->nwaits)
+		return;
+	uint64_t acks[RAFT_MAX_MEMBERS];
+	int n = 0;
+	for (int i = 0; i < r->npr; i++)
+		if (r->pr[i].voter)
+			acks[n++] = r->pr[i].id == r->cfg.id ? r->read_seq : r->pr[i].read_ack;
+	qsort(acks, (size_t)n, sizeof(acks[0]), cmp_u64_desc);
+	uint64_t confirmed = acks[quorum(r) - 1];
+	size_t j = 0;
+	for (size_t i = 0; i < r->nwaits; i++) {
+		if (r->waits[i].seq && r->waits[i].seq <= confirmed)
+			release_read(r, &r->waits[i]);
+		else
+			r->waits[j++] = r->waits[i];
+	}
+	r->nwaits = j;
+}
+
+/* Give waiting reads a heartbeat round (once this term has committed an entry). */
+static void start_reads(struct raft *r)
 {
 	if (!committed_in_term(r))
 		return;
+	int started = 0;
 	for (size_t i = 0; i < r->nwaits; i++) {
-		if (r->waits[i].from == RAFT_NONE)
-			add_read(r, r->waits[i].ctx, r->commit, 1);
-		else
-			send(r, 0, (struct raft_msg){.type = RAFT_MSG_READ_INDEX_RESP, .to = r->waits[i].from,
-						     .ctx = r->waits[i].ctx, .index = r->commit});
+		if (!r->waits[i].seq) {
+			if (!started)
+				r->read_seq++;
+			started = 1;
+			r->waits[i].seq = r->read_seq;
+			r->waits[i].index = r->commit;
+		}
 	}
-	r->nwaits = 0;
+	if (started)
+		for (int i = 0; i < r->npr; i++)
+			send_append(r, &r->pr[i], 1, 0);
+	confirm_reads(r);
+}
+
+static void add_wait(struct raft *r, uint64_t ctx, int from)
+{
+	if (r->nwaits == r->cwaits) {
+		size_t c = r->cwaits ? r->cwaits * 2 : 8;
+		struct read_wait *p = realloc(r->waits, c * sizeof(*p));
+		if (!p) {
+			if (from == RAFT_NONE)
+				add_read(r, ctx, 0, 0);
+			return; /* a follower's request is simply lost: it asks again */
+		}
+		r->waits = p;
+		r->cwaits = c;
+	}
+	r->waits[r->nwaits++] = (struct read_wait){ctx, from, 0, 0};
+	start_reads(r);
 }
 
 static void maybe_commit(struct raft *r)
@@ -521,8 +589,8 @@ static void maybe_commit(struct raft *r)
 	/* Only an entry of the current term commits by counting (Figure 8, thesis 3.6.2). */
 	if (q > r->commit && raft_term_at(r, q) == r->term) {
 		r->commit = q;
-		answer_waits(r);
 		bcast_append(r, 1);
+		start_reads(r);
 	}
 }
 
@@ -532,7 +600,7 @@ static void handle_append(struct raft *r, const struct raft_msg *m)
 {
 	r->election_elapsed = 0;
 	r->leader = m->from;
-	struct raft_msg resp = {.type = RAFT_MSG_APPEND_RESP, .to = m->from};
+	struct raft_msg resp = {.type = RAFT_MSG_APPEND_RESP, .to = m->from, .ctx = m->ctx};
 	if (m->index < r->commit) {
 		/* Everything up to our commit matches the leader's log already (Log Matching). */
 		resp.index = r->commit;
@@ -575,6 +643,10 @@ static void handle_append_resp(struct raft *r, const struct raft_msg *m)
 	if (!pr)
 		return;
 	pr->active = 1;
+	if (m->ctx > pr->read_ack && m->ctx <= r->read_seq) {
+		pr->read_ack = m->ctx; /* it still follows us: reads of that round may be answered */
+		confirm_reads(r);
+	}
 	if (m->reject) {
 		uint64_t rejected = m->index, hint = m->commit;
 		if (pr->state == PR_REPLICATE) {
@@ -691,20 +763,7 @@ static void handle_read_index(struct raft *r, const struct raft_msg *m)
 		send(r, 0, (struct raft_msg){.type = RAFT_MSG_READ_INDEX_RESP, .to = m->from, .ctx = m->ctx, .reject = 1});
 		return;
 	}
-	if (committed_in_term(r)) {
-		send(r, 0, (struct raft_msg){.type = RAFT_MSG_READ_INDEX_RESP, .to = m->from, .ctx = m->ctx,
-					     .index = r->commit});
-		return;
-	}
-	if (r->nwaits == r->cwaits) {
-		size_t c = r->cwaits ? r->cwaits * 2 : 8;
-		struct read_wait *p = realloc(r->waits, c * sizeof(*p));
-		if (!p)
-			return;
-		r->waits = p;
-		r->cwaits = c;
-	}
-	r->waits[r->nwaits++] = (struct read_wait){m->ctx, m->from};
+	add_wait(r, m->ctx, m->from);
 }
 
 static int in_lease(const struct raft *r)
@@ -848,27 +907,12 @@ void raft_peer_lost(struct raft *r, int id)
 
 void raft_read_index(struct raft *r, uint64_t ctx)
 {
-	if (r->role == RAFT_LEADER) {
-		if (committed_in_term(r)) {
-			add_read(r, ctx, r->commit, 1);
-			return;
-		}
-		if (r->nwaits == r->cwaits) {
-			size_t c = r->cwaits ? r->cwaits * 2 : 8;
-			struct read_wait *p = realloc(r->waits, c * sizeof(*p));
-			if (!p) {
-				add_read(r, ctx, 0, 0);
-				return;
-			}
-			r->waits = p;
-			r->cwaits = c;
-		}
-		r->waits[r->nwaits++] = (struct read_wait){ctx, RAFT_NONE};
-	} else if (r->leader != RAFT_NONE) {
+	if (r->role == RAFT_LEADER)
+		add_wait(r, ctx, RAFT_NONE);
+	else if (r->leader != RAFT_NONE)
 		send(r, 0, (struct raft_msg){.type = RAFT_MSG_READ_INDEX, .to = r->leader, .ctx = ctx});
-	} else {
+	else
 		add_read(r, ctx, 0, 0);
-	}
 }
 
 int raft_transfer(struct raft *r, int to)
@@ -1057,6 +1101,7 @@ void raft_status(const struct raft *r, struct raft_status *st)
 }
 
 int raft_role(const struct raft *r) { return r->role; }
+int raft_transferring(const struct raft *r) { return r->role == RAFT_LEADER && r->transferee != RAFT_NONE; }
 int raft_leader(const struct raft *r) { return r->leader; }
 uint64_t raft_term(const struct raft *r) { return r->term; }
 uint64_t raft_commit(const struct raft *r) { return r->commit; }

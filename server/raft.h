@@ -166,6 +166,8 @@ const struct raft_entry *raft_entry(const struct raft *r, uint64_t index);
 uint64_t raft_term_at(const struct raft *r, uint64_t index); /* 0 if unknown */
 void raft_status(const struct raft *r, struct raft_status *st);
 int raft_role(const struct raft *r);
+/* The leader is handing leadership over: proposals are refused meanwhile. */
+int raft_transferring(const struct raft *r);
 int raft_leader(const struct raft *r);
 uint64_t raft_term(const struct raft *r);
 uint64_t raft_commit(const struct raft *r);

@@ -305,7 +305,7 @@ static void flush_ops(struct server *s, struct client *c)
 
 /* Leader: turn a write of `session` into a txn and propose it. On a refusal, *reply gets the
  * error frame for the client and the function returns the error. */
-static int propose_write(struct server *s, uint64_t session, const void *frame, size_t len, struct buf *reply)
+static int prep_and_propose(struct server *s, uint64_t session, const void *frame, size_t len, struct buf *reply)
 {
 	struct coord_req req;
 	char why[400];
@@ -325,14 +325,103 @@ static int propose_write(struct server *s, uint64_t session, const void *frame, 
 		err = raft_propose(s->raft, RAFT_ENTRY_NORMAL, txn.p, txn.len, NULL);
 		if (err == COORD_OK)
 			s->stats.txns_logged++;
-		else
-			snprintf(why, sizeof(why), "no leader can take writes now; try again");
 	}
 	if (err && err != COORD_ENOTREADY)
 		error_frame(s, reply, &req, err, why);
 	buf_free(&txn);
 	coord_req_clear(&req);
 	return err;
+}
+
+/* Tell whoever handed us a write that it was refused: our own client, or a follower's. */
+static void refuse(struct server *s, int from, uint64_t session, struct buf *reply)
+{
+	if (from == s->cfg.my_id) {
+		struct client *c = clients_get(&s->cl, session);
+		uint8_t kind, op;
+		uint64_t xid;
+		struct client_op *w = NULL;
+		if (c && !coord_reply_peek(reply->p, reply->len, &kind, &xid, &op))
+			for (w = c->head; w && !(w->kind == CLIENT_OP_WRITE && w->xid == xid && !w->done); w = w->next)
+				;
+		if (w) {
+			w->reply = buf_take(reply, &w->reply_len);
+			w->done = 1; /* the caller answers it in the session's order (flush_ops) */
+		}
+		return;
+	}
+	struct buf b;
+	buf_init(&b);
+	peer_encode_forward(&b, PEER_REFUSED, session, reply->p, reply->len);
+	peers_send(&s->peers, from, b.p, b.len);
+	buf_free(&b);
+}
+
+/*
+ * Leader: a write handed to us by `from` (ourselves or a follower). While a leadership transfer
+ * holds proposals back, writes wait here in arrival order, so none overtakes another.
+ */
+static void take_write(struct server *s, int from, uint64_t session, const void *frame, size_t len)
+{
+	if (!s->nheld && !raft_transferring(s->raft)) {
+		struct buf reply;
+		buf_init(&reply);
+		int err = prep_and_propose(s, session, frame, len, &reply);
+		if (err != COORD_ENOTREADY) {
+			if (err)
+				refuse(s, from, session, &reply);
+			buf_free(&reply);
+			return;
+		}
+		buf_free(&reply);
+	}
+	if (s->nheld == s->cheld) {
+		size_t c = s->cheld ? s->cheld * 2 : 64;
+		struct held_write *p = realloc(s->held, c * sizeof(*p));
+		if (!p)
+			return; /* lost: the writer hands it again when it sees a leader change */
+		s->held = p;
+		s->cheld = c;
+	}
+	struct held_write *h = &s->held[s->nheld];
+	h->frame = malloc(len ? len : 1);
+	if (!h->frame)
+		return;
+	memcpy(h->frame, frame, len);
+	h->len = len;
+	h->session = session;
+	h->from = from;
+	s->nheld++;
+}
+
+/* Propose the held writes once the transfer is over; drop them if we lost the leadership (their
+ * writers hand them, in order, to the new leader). */
+static void flush_held(struct server *s)
+{
+	size_t i = 0;
+	if (is_leader(s)) {
+		for (; i < s->nheld && !raft_transferring(s->raft); i++) {
+			struct held_write *h = &s->held[i];
+			struct buf reply;
+			buf_init(&reply);
+			int err = prep_and_propose(s, h->session, h->frame, h->len, &reply);
+			if (err && err != COORD_ENOTREADY) {
+				refuse(s, h->from, h->session, &reply);
+				struct client *c = h->from == s->cfg.my_id ? clients_get(&s->cl, h->session) : NULL;
+				if (c)
+					flush_ops(s, c);
+			}
+			buf_free(&reply);
+			if (err == COORD_ENOTREADY)
+				break;
+			free(h->frame);
+		}
+	} else {
+		for (; i < s->nheld; i++)
+			free(s->held[i].frame);
+	}
+	memmove(s->held, s->held + i, (s->nheld - i) * sizeof(*s->held));
+	s->nheld -= i;
 }
 
 static void submit_new_session(struct server *s, struct pending_connect *pc)
@@ -360,25 +449,13 @@ static void submit_new_session(struct server *s, struct pending_connect *pc)
 	buf_free(&b);
 }
 
-/* Hand a queued write to the current leader (or propose it, being the leader). */
-static void submit_write(struct server *s, struct client *c, struct client_op *op)
+/* Hand a queued write to the current leader (or take it, being the leader). */
+static void submit_write(struct server *s, struct client *c, struct client_op *op, int leader)
 {
-	int leader = raft_leader(s->raft);
-	if (leader == RAFT_NONE)
-		return;
 	op->sent_to = leader;
 	op->sent_term = raft_term(s->raft);
 	if (leader == s->cfg.my_id) {
-		struct buf reply;
-		buf_init(&reply);
-		int err = propose_write(s, c->session, op->req, op->req_len, &reply);
-		if (err == COORD_ENOTREADY) {
-			op->sent_to = 0;
-		} else if (err) {
-			op->reply = buf_take(&reply, &op->reply_len);
-			op->done = 1;
-		}
-		buf_free(&reply);
+		take_write(s, leader, c->session, op->req, op->req_len);
 		return;
 	}
 	struct buf b;
@@ -386,6 +463,31 @@ static void submit_write(struct server *s, struct client *c, struct client_op *o
 	peer_encode_forward(&b, PEER_FORWARD, c->session, op->req, op->req_len);
 	peers_send(&s->peers, leader, b.p, b.len);
 	buf_free(&b);
+}
+
+/*
+ * Hand the session's unanswered writes to the current leader, oldest first, each that this leader
+ * of this term has not had yet (all: every one). Nothing goes while no leader is known, so a
+ * write never overtakes an earlier one of its session: the state applies a session's xids in
+ * order and would refuse an earlier one arriving late.
+ */
+static void submit_session(struct server *s, struct client *c, int all)
+{
+	int leader = raft_leader(s->raft);
+	uint64_t term = raft_term(s->raft);
+	if (leader == RAFT_NONE)
+		return;
+	for (struct client_op *op = c->head; op; op = op->next) {
+		if (op->kind == CLIENT_OP_WRITE && !op->done &&
+		    (all || op->sent_to != leader || op->sent_term != term))
+			submit_write(s, c, op, leader);
+		else if (op->kind == CLIENT_OP_SYNC && !op->done && (all || op->sent_to != leader)) {
+			op->sent_to = leader;
+			op->ctx = ++s->next_ctx;
+			raft_read_index(s->raft, op->ctx);
+		}
+	}
+	flush_ops(s, c);
 }
 
 struct resubmit {
@@ -396,19 +498,7 @@ struct resubmit {
 static void resubmit_client(void *arg, struct client *c)
 {
 	struct resubmit *x = arg;
-	int leader = raft_leader(x->s->raft);
-	uint64_t term = raft_term(x->s->raft);
-	for (struct client_op *op = c->head; op; op = op->next) {
-		if (op->kind == CLIENT_OP_WRITE && !op->done &&
-		    (x->all || op->sent_to != leader || op->sent_term != term))
-			submit_write(x->s, c, op);
-		if (op->kind == CLIENT_OP_SYNC && !op->done && (x->all || op->sent_to != leader)) {
-			op->sent_to = leader;
-			op->ctx = ++x->s->next_ctx;
-			raft_read_index(x->s->raft, op->ctx);
-		}
-	}
-	flush_ops(x->s, c);
+	submit_session(x->s, c, x->all);
 }
 
 /* A new leader, or writes that never reached one: hand every unanswered write to it again, in
@@ -568,13 +658,11 @@ static void handle_client(struct server *s, const uint8_t *route, size_t rlen, c
 			c->last_heard_ns = now;
 			c->touched = 1;
 			if (coord_op_is_write(req.op)) {
-				struct client_op *op = client_op_push(c, CLIENT_OP_WRITE, req.xid, frame, len, now);
-				if (op)
-					submit_write(s, c, op);
-				flush_ops(s, c);
+				if (client_op_push(c, CLIENT_OP_WRITE, req.xid, frame, len, now))
+					submit_session(s, c, 0);
 			} else if (req.op == COORD_OP_SYNC) {
 				struct client_op *op = client_op_push(c, CLIENT_OP_SYNC, req.xid, frame, len, now);
-				if (op) {
+				if (op && raft_leader(s->raft) != RAFT_NONE) {
 					op->ctx = ++s->next_ctx;
 					op->sent_to = raft_leader(s->raft);
 					raft_read_index(s->raft, op->ctx);
@@ -622,19 +710,9 @@ static void handle_peer(struct server *s, int from, const uint8_t *frame, size_t
 		raft_step(s->raft, &m.raft);
 		break;
 	case PEER_FORWARD:
-		if (is_leader(s)) {
-			struct buf reply;
-			buf_init(&reply);
-			int err = propose_write(s, m.session, m.frame.p, m.frame.len, &reply);
-			if (err && err != COORD_ENOTREADY) {
-				struct buf b;
-				buf_init(&b);
-				peer_encode_forward(&b, PEER_REFUSED, m.session, reply.p, reply.len);
-				peers_send(&s->peers, from, b.p, b.len);
-				buf_free(&b);
-			}
-			buf_free(&reply);
-		}
+		/* Not the leader (any more): dropped; the follower hands it to the leader it learns of. */
+		if (is_leader(s))
+			take_write(s, from, m.session, m.frame.p, m.frame.len);
 		break;
 	case PEER_NEW_SESSION:
 		if (is_leader(s)) {
@@ -1416,6 +1494,8 @@ int server_run(struct server *s)
 		if (!s->disk_error || ticked) {
 			process_ready(s);
 			leader_changed(s);
+			if (s->nheld)
+				flush_held(s);
 			process_ready(s);
 		}
 		maybe_snapshot(s);
@@ -1447,6 +1527,9 @@ void server_close(struct server *s)
 		clients_free(&s->cl);
 	state_free(&s->st);
 	free(s->connects);
+	for (size_t i = 0; i < s->nheld; i++)
+		free(s->held[i].frame);
+	free(s->held);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
 	free(s);

@@ -48,6 +48,14 @@ struct pending_connect {
 	int64_t recv_ns;
 };
 
+/* A write the leader holds back while it hands leadership over. */
+struct held_write {
+	uint64_t session;
+	int from;                     /* the member that handed it to us (ourselves included) */
+	uint8_t *frame;
+	size_t len;
+};
+
 struct server {
 	struct coord_config cfg;
 	struct prep_limits lim;
@@ -63,6 +71,8 @@ struct server {
 	struct clients cl;
 	struct pending_connect *connects;
 	size_t nconnects, cconnects;
+	struct held_write *held;      /* leader: writes held during a leadership transfer, in order */
+	size_t nheld, cheld;
 	int leader_seen;              /* the leader as of the last round */
 	uint64_t term_seen;
 	int64_t tick_ns, next_tick_ns;

@@ -579,3 +579,131 @@ class Proxy:
 
     def close(self):
         self.block()
+
+
+# ---- ensembles: roles, convergence (for test_ensemble*.py) ----
+
+def admin(hosts, word, timeout_ms=1000):
+    """`coordctl WORD` (ruok/srvr/mntr/cons) against hosts; the text, or None when nobody answered."""
+    rc, out, _ = coordctl(hosts, word, timeout=10, timeout_ms=timeout_ms)
+    return out if rc == 0 else None
+
+
+def mntr(hosts):
+    """`coordctl mntr` as a dict (tab-separated lines), or {} when the member did not answer."""
+    out = admin(hosts, "mntr") or ""
+    return dict(l.split("\t", 1) for l in out.splitlines() if "\t" in l)
+
+
+def mode(hosts):
+    """Mode from `coordctl srvr` (leader/follower/observer/standalone), or None when it did not answer."""
+    m = re.search(r"^Mode: (\S+)$", admin(hosts, "srvr") or "", re.M)
+    return m.group(1) if m else None
+
+
+def running_members(ens):
+    return [m for m in ens.members if m.running()]
+
+
+def stable_leader(ens):
+    """The leader when every running member agrees on it (exactly one says Mode leader, every other
+    running member names it as leader in the same term), else None."""
+    views = [(m, mntr(m.hosts)) for m in running_members(ens)]
+    if not views or any(not v for _, v in views):
+        return None
+    leaders = [m for m, v in views if v["zk_server_state"] == "leader"]
+    if len(leaders) != 1:
+        return None
+    lid, term = str(leaders[0].myid), views[0][1].get("coordfs_term")
+    if any(v.get("coordfs_leader") != lid or v.get("coordfs_term") != term for _, v in views):
+        return None
+    return leaders[0]
+
+
+def wait_leader(ens, timeout=15.0):
+    """Poll until the running members agree on one leader; returns its Server."""
+    return wait_until(lambda: stable_leader(ens), timeout, interval=0.02, what="one agreed leader")
+
+
+def converged(members):
+    """(zxid, digest) when every given member answers mntr with the same last zxid and tree digest."""
+    vs = [mntr(m.hosts) for m in members]
+    if any(not v for v in vs):
+        return None
+    seen = {(v["coordfs_last_zxid"], v["coordfs_tree_digest"]) for v in vs}
+    return seen.pop() if len(seen) == 1 else None
+
+
+def wait_converged(members, timeout=30.0):
+    """Poll until the members have applied the same zxid with the same tree digest; returns (zxid, digest)."""
+    return wait_until(lambda: converged(members), timeout, interval=0.05,
+                      what="members %s to reach the same zxid and digest" % [m.myid for m in members])
+
+
+def synced_reads(port, *paths, timeout_ms=4000):
+    """One session on the member at `port`: SYNC, then GET each path, as a client reading there after
+    sync does. Returns {path: data bytes, or None when the node does not exist}."""
+    from coordwire import Wire, SYNC, GET, OK, ENONODE, body_get, enc_bytes
+    with Wire(port) as w:
+        w.connect(timeout_ms=timeout_ms)
+        m = w.call(SYNC, enc_bytes(paths[0] if paths else "/"))
+        assert m.err == OK, "sync on port %d: %r" % (port, m)
+        out = {}
+        for p in paths:
+            m = w.call(GET, body_get(p))
+            assert m.err in (OK, ENONODE), "get %s on port %d: %r" % (p, port, m)
+            out[p] = m.data if m.err == OK else None
+        w.call(CLOSE_OP)
+        return out
+
+
+def synced_children(port, path, timeout_ms=4000):
+    """One session on the member at `port`: SYNC, then every child name of path (LIST page by page)."""
+    from coordwire import Wire, SYNC, LIST, OK, body_list, enc_bytes
+    names = []
+    with Wire(port) as w:
+        w.connect(timeout_ms=timeout_ms)
+        m = w.call(SYNC, enc_bytes(path))
+        assert m.err == OK, "sync on port %d: %r" % (port, m)
+        after = b""
+        while True:
+            m = w.call(LIST, body_list(path, after=after, max_names=10000))
+            assert m.err == OK, "list %s on port %d: %r" % (path, port, m)
+            names += m.names
+            if not m.more or not m.names:
+                break
+            after = m.names[-1].encode()
+        w.call(CLOSE_OP)
+    return names
+
+
+CLOSE_OP = 3  # coordwire.CLOSE: ends a helper's session at once
+
+
+def ensemble_fixture(**defaults):
+    """A pytest fixture `make_ensemble(n, observers=(), name="e", **settings)` for a test module
+    (`make_ensemble = ensemble_fixture(tickTime=200)`): started ensembles whose members agree on a
+    leader; at teardown everything is stopped and, when the test passed, the dataDirs are removed
+    (logs are preallocated in 64 MiB chunks); coordd.log files are kept."""
+    import shutil
+    import pytest
+
+    @pytest.fixture
+    def make_ensemble(tmp_path, procs, request):
+        made = []
+
+        def make(n, observers=(), name="e", **settings):
+            e = Ensemble(tmp_path / name, n, procs=procs, observers=observers, **dict(defaults, **settings))
+            made.append(e)
+            e.start()
+            wait_leader(e)
+            return e
+        yield make
+        procs.stop_all()
+        failed = any(getattr(request.node, "rep_" + w, None) is not None and getattr(request.node, "rep_" + w).failed
+                     for w in ("setup", "call"))
+        if not failed:
+            for e in made:
+                for m in e.members:
+                    shutil.rmtree(m.data_dir, ignore_errors=True)
+    return make_ensemble

@@ -131,6 +131,13 @@ struct world {
 	uint64_t acked_value[MAX_APPLIED + 1];
 	uint64_t nacked;
 	uint64_t next_value;
+	uint64_t max_acked;        /* highest index of an acknowledged write so far */
+	struct {
+		uint64_t ctx, min_index;
+		int node;
+	} reads[1024];             /* read-index requests in flight */
+	size_t nreads;
+	uint64_t next_ctx, reads_checked;
 	/* fault mix for this seed */
 	int p_drop, p_dup, p_delay, max_delay, p_crash, p_partition, p_heal, p_snapshot, p_transfer, p_propose;
 	uint64_t stats_msgs, stats_dropped, stats_crashes, stats_partitions, stats_snapshots, stats_installs,
@@ -255,10 +262,30 @@ static void sm_apply(struct node *nd, uint64_t index, const struct raft_entry *e
 				W.acked_index[W.nacked] = index;
 				W.acked_value[W.nacked] = a.value;
 				W.nacked++;
+				if (index > W.max_acked)
+					W.max_acked = index;
 			}
 			W.pending[i] = W.pending[--W.npending];
 			break;
 		}
+	}
+}
+
+/* A read index must cover every write acknowledged before the read was asked (linearizable
+ * sync): a deposed leader that answered from its old commit index would fail this. */
+static void check_read(struct node *nd, const struct raft_read *rd)
+{
+	for (size_t i = 0; i < W.nreads; i++) {
+		if (W.reads[i].ctx != rd->ctx)
+			continue;
+		if (W.reads[i].node != nd->id)
+			fail("read %" PRIu64 " answered at node %d, asked at node %d", rd->ctx, nd->id, W.reads[i].node);
+		if (rd->ok && rd->index < W.reads[i].min_index)
+			fail("stale read at node %d: read index %" PRIu64 " but index %" PRIu64
+			     " was acknowledged before the read was asked", nd->id, rd->index, W.reads[i].min_index);
+		W.reads_checked += rd->ok;
+		W.reads[i] = W.reads[--W.nreads];
+		return;
 	}
 }
 
@@ -302,6 +329,8 @@ static int process_ready(struct node *nd, int crash_point)
 			net_push(nd->id, &rd.msgs_after[i], rd.msgs_after[i].entries);
 		for (uint64_t i = rd.apply_from; i && i <= rd.apply_to; i++)
 			sm_apply(nd, i, raft_entry(nd->r, i));
+		for (size_t i = 0; i < rd.nreads; i++)
+			check_read(nd, &rd.reads[i]);
 		raft_advance(nd->r, &rd);
 	}
 	return 0;
@@ -343,6 +372,11 @@ static void start_node(struct node *nd)
 
 static void crash_node(struct node *nd)
 {
+	for (size_t i = 0; i < W.nreads;) /* its clients' reads die with it */
+		if (W.reads[i].node == nd->id)
+			W.reads[i] = W.reads[--W.nreads];
+		else
+			i++;
 	raft_free(nd->r);
 	nd->r = NULL;
 	nd->up = 0;
@@ -537,7 +571,7 @@ static int converged(void)
 }
 
 struct totals {
-	uint64_t seeds, acked, msgs, dropped, crashes, partitions, snapshots, installs, transfers, elections;
+	uint64_t seeds, acked, reads, msgs, dropped, crashes, partitions, snapshots, installs, transfers, elections;
 };
 
 static void run_seed(uint64_t seed, int members, uint64_t ticks, struct totals *tot)
@@ -615,6 +649,19 @@ static void run_seed(uint64_t seed, int members, uint64_t ticks, struct totals *
 			if (process_ready(nd, 0))
 				crash_node(nd);
 		}
+		/* clients ask random members for a read index (sync) */
+		for (int i = 0; i < W.n; i++) {
+			struct node *nd = &W.nodes[i];
+			if (!nd->up || !chance(50) || W.nreads >= 1024)
+				continue;
+			W.reads[W.nreads].ctx = ++W.next_ctx;
+			W.reads[W.nreads].min_index = W.max_acked;
+			W.reads[W.nreads].node = nd->id;
+			W.nreads++;
+			raft_read_index(nd->r, W.next_ctx);
+			if (process_ready(nd, 0))
+				crash_node(nd);
+		}
 		if (faults) {
 			for (int i = 0; i < W.n; i++) {
 				struct node *nd = &W.nodes[i];
@@ -681,6 +728,7 @@ static void run_seed(uint64_t seed, int members, uint64_t ticks, struct totals *
 	}
 	tot->seeds++;
 	tot->acked += W.nacked;
+	tot->reads += W.reads_checked;
 	tot->msgs += W.stats_msgs;
 	tot->dropped += W.stats_dropped;
 	tot->crashes += W.stats_crashes;
@@ -731,10 +779,10 @@ int main(int argc, char **argv)
 	for (uint64_t s = start; s < start + seeds; s++)
 		run_seed(s, members, ticks, &tot);
 	printf("raft_sim: %" PRIu64 " seeds (%" PRIu64 "..%" PRIu64 "), %" PRIu64 " ticks each: %" PRIu64
-	       " acknowledged writes checked, %" PRIu64 " elections, %" PRIu64 " messages (%" PRIu64 " dropped), %" PRIu64
+	       " acknowledged writes and %" PRIu64 " read indexes checked, %" PRIu64 " elections, %" PRIu64 " messages (%" PRIu64 " dropped), %" PRIu64
 	       " crashes, %" PRIu64 " partitions, %" PRIu64 " snapshots, %" PRIu64 " installs, %" PRIu64
 	       " transfers: no violation\n",
-	       tot.seeds, start, start + seeds - 1, ticks, tot.acked, tot.elections, tot.msgs, tot.dropped, tot.crashes,
+	       tot.seeds, start, start + seeds - 1, ticks, tot.acked, tot.reads, tot.elections, tot.msgs, tot.dropped, tot.crashes,
 	       tot.partitions, tot.snapshots, tot.installs, tot.transfers);
 	return 0;
 }

@@ -64,6 +64,7 @@ static void sample_req(int op, struct coord_req *q)
 		break;
 	case COORD_OP_DELETE:
 	case COORD_OP_CHECK:
+	case COORD_OP_HISTORY:
 		q->path = slice_str("/app/old");
 		q->version = 5;
 		break;
@@ -156,6 +157,17 @@ static void sample_reply(int op, struct coord_reply *r)
 	case COORD_OP_ADMIN:
 		r->data = slice_str("imok\n");
 		break;
+	case COORD_OP_HISTORY: {
+		static struct buf recs;
+		buf_free(&recs);
+		struct coord_hist h1 = {4, 0x40, 1700000000000, 5}, h2 = {5, 0x51, 1700000000500, 7};
+		coord_hist_put(&recs, &h1);
+		coord_hist_put(&recs, &h2);
+		r->nhist = 2;
+		r->hist = slice_of(recs.p, recs.len);
+		r->data = slice_str("version");
+		break;
+	}
 	case COORD_OP_MULTI:
 		memset(sample_results, 0, sizeof(sample_results));
 		sample_results[0] = (struct coord_subresult){.op = COORD_OP_CREATE,
@@ -561,6 +573,7 @@ static void spec_req_body(struct buf *b, int op, const struct coord_req *q)
 		break;
 	case COORD_OP_DELETE:
 	case COORD_OP_CHECK:
+	case COORD_OP_HISTORY:
 		put_slice(b, q->path), buf_u32(b, (uint32_t)q->version);
 		break;
 	case COORD_OP_EXISTS:
@@ -635,6 +648,9 @@ static void spec_reply_body(struct buf *b, int op, const struct coord_reply *r)
 	case COORD_OP_LIST:
 		coord_stat_put(b, &r->stat), buf_u32(b, r->count), put_slice(b, r->names);
 		buf_u8(b, r->more);
+		break;
+	case COORD_OP_HISTORY:
+		coord_stat_put(b, &r->stat), buf_u32(b, r->nhist), put_slice(b, r->hist), put_slice(b, r->data);
 		break;
 	case COORD_OP_SYNC:
 		put_slice(b, r->path);
