@@ -23,10 +23,11 @@ SCHEDULES = {
     "ephemerals_across_leader_kill": ("3:kill=leader 5:restart", 3, 10, ("eph", "eph", "cas")),
     "locks_across_partitions": ("2:part=leader 5:heal 7:pause=leader 10:resume 12:part=halves 15:heal", 3, 17,
                                 ("lock", "lock", "lock", "lock", "cas")),
-    # BUG (server/raft.c raft_read_index, handle_read_index): a leader answers a read index with
-    # its commit index without confirming it still leads (no heartbeat round, no lease check), so a
-    # deposed leader that has not yet stepped down serves `sync` + read stale values. Isolating the
-    # leader again and again, with readers pinned to every member, catches it in most runs.
+    # Regression: a leader once answered a read index with its commit index without confirming it
+    # still led, so a deposed leader that had not yet stepped down served `sync` + read stale
+    # values. Now a read index waits for a quorum's heartbeat round (server/raft.c confirm_reads).
+    # Isolating the leader again and again, with readers pinned to every member, caught it in
+    # every run before the fix.
     "sync_reads_across_leader_isolation": (
         "1:part=leader 3:heal 4.5:part=leader 6.5:heal 8:part=leader 10:heal 11.5:part=leader 13.5:heal "
         "15:part=halves 17:heal", 3, 18, ("cas", "read", "cas", "read")),
