@@ -59,14 +59,21 @@ def free_port():
         low = 32768
     for _ in range(200):
         port = random.randint(10000, max(10001, low - 1))
+        # never the same port twice in one run: an ensemble asks for several before binding any
+        if port in _handed_out:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind((LOOPBACK, port))
             except OSError:
                 continue
+            _handed_out.add(port)
             return port
     raise RuntimeError("no free port below the ephemeral range")
+
+
+_handed_out = set()
 
 
 def wait_until(pred, timeout, interval=0.02, what="condition"):
