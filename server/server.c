@@ -742,16 +742,17 @@ static void handle_peer(struct server *s, int from, const uint8_t *frame, size_t
 		}
 		break;
 	}
-	case PEER_TOUCH:
-		if (is_leader(s)) {
-			int64_t now = mono_ns();
-			for (uint32_t i = 0; i < m.ntouch; i++) {
-				struct client *c = clients_get(&s->cl, peer_touch_at(&m, i));
-				if (c)
-					c->last_heard_ns = now;
-			}
+	case PEER_TOUCH: {
+		/* Every member keeps when each session was last heard of, so a new leader need not
+		 * guess (see grace). */
+		int64_t now = mono_ns();
+		for (uint32_t i = 0; i < m.ntouch; i++) {
+			struct client *c = clients_get(&s->cl, peer_touch_at(&m, i));
+			if (c)
+				c->last_heard_ns = now;
 		}
 		break;
+	}
 	case PEER_SNAP_CHUNK:
 		peers_recv_chunk(&s->peers, m.index, m.term, m.offset, m.total, m.chunk.p, m.chunk.len);
 		break;
@@ -991,9 +992,18 @@ static int process_ready(struct server *s)
 
 /* ---- leadership, expiry, liveness reports ---- */
 
+/*
+ * A new leader's view of when sessions were last heard of comes from the reports every member
+ * sends to every other; but a member just back from a partition may have missed some. So no
+ * session may expire sooner than half its timeout from now (live clients ping every third of
+ * it), and one last heard of earlier keeps its date: a dead client's ephemerals still go close
+ * to its timeout, not a whole timeout after the election, as in ZooKeeper.
+ */
 static void grace(void *arg, struct client *c)
 {
-	c->last_heard_ns = *(int64_t *)arg;
+	int64_t floor = *(int64_t *)arg - (int64_t)c->timeout_ms * 1000000 / 2;
+	if (c->last_heard_ns < floor)
+		c->last_heard_ns = floor;
 	c->expiring = 0;
 }
 
@@ -1008,8 +1018,6 @@ static void leader_changed(struct server *s)
 		s->stats.elections_won++;
 		if (!s->standalone)
 			LOG_INFO("leading the ensemble (term %" PRIu64 ")", s->term_seen);
-		/* A new leader does not know when sessions were last heard of: every session gets a
-		 * full timeout from now, as in ZooKeeper. */
 		int64_t now = mono_ns();
 		clients_each(&s->cl, grace, &now);
 	} else if (leader != RAFT_NONE && !s->standalone) {
@@ -1029,9 +1037,7 @@ static void tick_client(void *arg, struct client *c)
 {
 	struct expiry *e = arg;
 	struct server *s = e->s;
-	if (is_leader(s)) {
-		if (c->expiring || e->now - c->last_heard_ns <= (int64_t)c->timeout_ms * 1000000)
-			return;
+	if (is_leader(s) && !c->expiring && e->now - c->last_heard_ns > (int64_t)c->timeout_ms * 1000000) {
 		struct buf txn;
 		buf_init(&txn);
 		if (!s->disk_error && prep_expire_session(c->session, &txn) == COORD_OK &&
@@ -1040,9 +1046,8 @@ static void tick_client(void *arg, struct client *c)
 			s->stats.txns_logged++;
 		}
 		buf_free(&txn);
-		return;
 	}
-	if (!c->touched)
+	if (!c->touched || s->standalone)
 		return;
 	c->touched = 0;
 	if (e->ntouched == e->ctouched) {
@@ -1061,15 +1066,15 @@ static void tick(struct server *s)
 	raft_tick(s->raft);
 	struct expiry e = {s, mono_ns(), NULL, 0, 0};
 	clients_each(&s->cl, tick_client, &e);
-	int leader = raft_leader(s->raft);
-	if (e.ntouched && leader != RAFT_NONE && leader != s->cfg.my_id) {
+	if (e.ntouched) {
 		struct buf b;
 		buf_init(&b);
 		for (uint32_t off = 0; off < e.ntouched; off += PEER_MAX_TOUCH) {
 			uint32_t n = e.ntouched - off < PEER_MAX_TOUCH ? e.ntouched - off : PEER_MAX_TOUCH;
 			buf_reset(&b);
 			peer_encode_touch(&b, e.touched + off, n);
-			peers_send(&s->peers, leader, b.p, b.len);
+			for (int i = 0; i < s->peers.n; i++)
+				peers_send(&s->peers, s->peers.p[i].id, b.p, b.len);
 		}
 		buf_free(&b);
 	}

@@ -30,7 +30,7 @@ SESSION_S = 2
 
 
 def MOUNT_ARGV(coordfs, hosts, mountpoint):
-    return [coordfs, "-f", "-o", "servers=%s,session_timeout=%d" % (hosts, SESSION_S), mountpoint]
+    return [coordfs, hosts, mountpoint, "-f", "-o", "session_timeout=%d" % SESSION_S]
 
 
 @pytest.fixture
