@@ -1773,6 +1773,23 @@ int coord_create(struct coord_client *c, const char *path, const void *data, siz
 	return rc;
 }
 
+/* A reply's data for the caller: malloc'd and NUL-terminated for convenience (len does not count it). */
+static int take_data(const struct coord_result *res, void **data, size_t *len)
+{
+	if (len)
+		*len = res->rep.data.len;
+	if (!data)
+		return COORD_OK;
+	char *d = malloc((size_t)res->rep.data.len + 1);
+	if (!d)
+		return local_fail(COORD_ENOMEM);
+	if (res->rep.data.len)
+		memcpy(d, res->rep.data.p, res->rep.data.len);
+	d[res->rep.data.len] = '\0';
+	*data = d;
+	return COORD_OK;
+}
+
 int coord_get(struct coord_client *c, const char *path, int watch, void **data, size_t *len,
 	      struct coord_stat *st)
 {
@@ -1784,20 +1801,7 @@ int coord_get(struct coord_client *c, const char *path, int watch, void **data, 
 	if (rc == COORD_OK) {
 		if (st)
 			*st = res.rep.stat;
-		if (len)
-			*len = res.rep.data.len;
-		if (data) {
-			/* NUL-terminated for convenience; len does not count it. */
-			char *d = malloc((size_t)res.rep.data.len + 1);
-			if (!d) {
-				rc = local_fail(COORD_ENOMEM);
-			} else {
-				if (res.rep.data.len)
-					memcpy(d, res.rep.data.p, res.rep.data.len);
-				d[res.rep.data.len] = '\0';
-				*data = d;
-			}
-		}
+		rc = take_data(&res, data, len);
 	}
 	coord_result_free(&res);
 	return rc;
@@ -1839,19 +1843,7 @@ int coord_get_version(struct coord_client *c, const char *path, int32_t version,
 	if (rc == COORD_OK) {
 		if (h && coord_hist_at(&res.rep, 0, h))
 			memset(h, 0, sizeof(*h));
-		if (len)
-			*len = res.rep.data.len;
-		if (data) {
-			char *d = malloc((size_t)res.rep.data.len + 1);
-			if (!d) {
-				rc = local_fail(COORD_ENOMEM);
-			} else {
-				if (res.rep.data.len)
-					memcpy(d, res.rep.data.p, res.rep.data.len);
-				d[res.rep.data.len] = '\0';
-				*data = d;
-			}
-		}
+		rc = take_data(&res, data, len);
 	}
 	coord_result_free(&res);
 	return rc;

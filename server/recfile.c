@@ -7,12 +7,16 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
+
+#include "err.h"
 
 int (*recfile_fdatasync)(int fd) = fdatasync;
 int (*recfile_ftruncate)(int fd, off_t len) = ftruncate;
@@ -313,4 +317,21 @@ void recfile_unmap(const uint8_t *p, size_t n)
 {
 	if (p)
 		munmap((void *)p, n);
+}
+
+void rec_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (!err || !errlen)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+int rec_io_code(int e) { return e == ENOSPC || e == EDQUOT ? COORD_ENOSPC : COORD_EIO; }
+
+const char *rec_io_advice(int e)
+{
+	return e == ENOSPC || e == EDQUOT ? "free space on that disk" : "check the disk (dmesg) and the permissions";
 }

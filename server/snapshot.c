@@ -54,23 +54,6 @@ struct snap_writer {
 	const char *what;
 };
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-static int io_code(int e) { return e == ENOSPC || e == EDQUOT ? COORD_ENOSPC : COORD_EIO; }
-
-static const char *io_advice(int e)
-{
-	return e == ENOSPC || e == EDQUOT ? "free space on that disk" : "check the disk (dmesg) and the permissions";
-}
 
 /* ---- writing ---- */
 
@@ -80,9 +63,9 @@ static int fail_w(struct snap_writer *w, const char *what)
 		return w->err;
 	w->eno = errno;
 	w->what = what;
-	w->err = io_code(w->eno);
+	w->err = rec_io_code(w->eno);
 	LOG_ERROR("%s: snapshot %s failed: %s; %s (the previous snapshot stays in use)", w->tmp, what,
-		  strerror(w->eno), io_advice(w->eno));
+		  strerror(w->eno), rec_io_advice(w->eno));
 	return w->err;
 }
 
@@ -131,7 +114,7 @@ int snap_write_begin(const char *dir, uint64_t zxid, struct snap_writer **out, c
 {
 	*out = NULL;
 	if (recfile_mkdirs(dir) < 0) {
-		seterr(err, errlen, "cannot create the snapshot directory %s: %s; check dataDir and its permissions", dir,
+		rec_seterr(err, errlen, "cannot create the snapshot directory %s: %s; check dataDir and its permissions", dir,
 		       strerror(errno));
 		return COORD_EIO;
 	}
@@ -143,7 +126,7 @@ int snap_write_begin(const char *dir, uint64_t zxid, struct snap_writer **out, c
 		goto oom;
 	w->zxid = zxid;
 	if (snprintf(w->final, sizeof(w->final), "%s/" NAME_PREFIX "%016" PRIx64, dir, zxid) >= (int)sizeof(w->final)) {
-		seterr(err, errlen, "the snapshot directory name %s is too long: use a shorter dataDir", dir);
+		rec_seterr(err, errlen, "the snapshot directory name %s is too long: use a shorter dataDir", dir);
 		free_w(w);
 		return COORD_EBADARG;
 	}
@@ -170,11 +153,11 @@ int snap_write_begin(const char *dir, uint64_t zxid, struct snap_writer **out, c
 		w->fd = -1;
 	}
 	if (e) {
-		seterr(err, errlen, "cannot create the snapshot file %s: %s; %s", w->tmp, strerror(e), io_advice(e));
+		rec_seterr(err, errlen, "cannot create the snapshot file %s: %s; %s", w->tmp, strerror(e), rec_io_advice(e));
 		if (w->fd >= 0)
 			unlink(w->tmp);
 		free_w(w);
-		return io_code(e);
+		return rec_io_code(e);
 	}
 	uint8_t h[HDR_LEN];
 	memcpy(h, HDR_MAGIC, 8);
@@ -186,7 +169,7 @@ int snap_write_begin(const char *dir, uint64_t zxid, struct snap_writer **out, c
 oom:
 	if (w)
 		free_w(w);
-	seterr(err, errlen, "out of memory starting a snapshot in %s", dir);
+	rec_seterr(err, errlen, "out of memory starting a snapshot in %s", dir);
 	return COORD_ENOMEM;
 }
 
@@ -218,17 +201,17 @@ int snap_write_end(struct snap_writer *w, char *err, size_t errlen)
 	if (rc == COORD_OK && recfile_fsync_dir(w->dir) < 0) {
 		/* The file is complete; only its name may not survive a crash. Say so, keep it. */
 		rc = fail_w(w, "directory fsync");
-		seterr(err, errlen, "snapshot %s written, but the fsync of %s failed: %s; %s", w->final, w->dir,
-		       strerror(w->eno), io_advice(w->eno));
+		rec_seterr(err, errlen, "snapshot %s written, but the fsync of %s failed: %s; %s", w->final, w->dir,
+		       strerror(w->eno), rec_io_advice(w->eno));
 		free_w(w);
 		return rc;
 	}
 	if (rc != COORD_OK) {
 		if (w->what)
-			seterr(err, errlen, "snapshot %s not written: %s failed: %s; %s (the previous snapshot stays in use)",
-			       w->final, w->what, strerror(w->eno), io_advice(w->eno));
+			rec_seterr(err, errlen, "snapshot %s not written: %s failed: %s; %s (the previous snapshot stays in use)",
+			       w->final, w->what, strerror(w->eno), rec_io_advice(w->eno));
 		else
-			seterr(err, errlen, "snapshot %s not written: %s", w->final, coord_strerror(rc));
+			rec_seterr(err, errlen, "snapshot %s not written: %s", w->final, coord_strerror(rc));
 		unlink(w->tmp);
 		free_w(w);
 		return rc;
@@ -306,13 +289,13 @@ int snap_load_newest(const char *dir, uint64_t *zxid, int (*cb)(void *arg, const
 	uint64_t *names;
 	size_t nn;
 	if (strlen(dir) > MAX_DIR_LEN) {
-		seterr(err, errlen, "the snapshot directory name %s is too long: use a shorter dataDir", dir);
+		rec_seterr(err, errlen, "the snapshot directory name %s is too long: use a shorter dataDir", dir);
 		return COORD_EBADARG;
 	}
 	if (recfile_list(dir, NAME_PREFIX, "", &names, &nn) < 0) {
 		if (errno == ENOENT)
 			return COORD_OK; /* a first start: no dataDir yet, no snapshot */
-		seterr(err, errlen, "cannot list the snapshot directory %s: %s; check dataDir and its permissions", dir,
+		rec_seterr(err, errlen, "cannot list the snapshot directory %s: %s; check dataDir and its permissions", dir,
 		       strerror(errno));
 		return COORD_EIO;
 	}
@@ -325,7 +308,7 @@ int snap_load_newest(const char *dir, uint64_t *zxid, int (*cb)(void *arg, const
 		uint64_t count;
 		if (recfile_map(path, &p, &n, NULL) < 0) {
 			LOG_WARN("%s: skipped: cannot read it: %s; trying an older snapshot (%s)", path, strerror(errno),
-				 io_advice(errno));
+				 rec_io_advice(errno));
 			skipped++;
 			continue;
 		}

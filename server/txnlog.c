@@ -69,23 +69,6 @@ struct txnlog {
 	uint64_t pend_first;
 };
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-static int io_code(int e) { return e == ENOSPC || e == EDQUOT ? COORD_ENOSPC : COORD_EIO; }
-
-static const char *io_advice(int e)
-{
-	return e == ENOSPC || e == EDQUOT ? "free space on that disk" : "check the disk (dmesg) and the permissions";
-}
 
 static void fpath(const struct txnlog *l, uint64_t name, char *out, size_t n)
 {
@@ -192,7 +175,7 @@ static int remove_files_from(struct txnlog *l, size_t from, int level, const cha
 		l->nf--;
 	}
 	if (recfile_fsync_dir(l->dir) < 0) {
-		LOG_ERROR("%s: fsync of the directory failed: %s; %s", l->dir, strerror(errno), io_advice(errno));
+		LOG_ERROR("%s: fsync of the directory failed: %s; %s", l->dir, strerror(errno), rec_io_advice(errno));
 		return COORD_EIO;
 	}
 	return COORD_OK;
@@ -217,18 +200,18 @@ int txnlog_open(const char *dir, struct txnlog **out, uint64_t *last_zxid, char 
 	*out = NULL;
 	*last_zxid = 0;
 	if (strlen(dir) > MAX_DIR_LEN) {
-		seterr(err, errlen, "the log directory name %s is too long: use a shorter dataLogDir", dir);
+		rec_seterr(err, errlen, "the log directory name %s is too long: use a shorter dataLogDir", dir);
 		return COORD_EBADARG;
 	}
 	if (recfile_mkdirs(dir) < 0) {
-		seterr(err, errlen, "cannot create the log directory %s: %s; check dataLogDir and its permissions",
+		rec_seterr(err, errlen, "cannot create the log directory %s: %s; check dataLogDir and its permissions",
 		       dir, strerror(errno));
 		return COORD_EIO;
 	}
 	struct txnlog *l = calloc(1, sizeof(*l));
 	if (!l || !(l->dir = strdup(dir))) {
 		free(l);
-		seterr(err, errlen, "out of memory opening the log in %s", dir);
+		rec_seterr(err, errlen, "out of memory opening the log in %s", dir);
 		return COORD_ENOMEM;
 	}
 	l->fd = -1;
@@ -241,25 +224,25 @@ int txnlog_open(const char *dir, struct txnlog **out, uint64_t *last_zxid, char 
 
 	l->lockfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (l->lockfd < 0) {
-		seterr(err, errlen, "cannot open the log directory %s: %s; check its permissions", dir, strerror(errno));
+		rec_seterr(err, errlen, "cannot open the log directory %s: %s; check its permissions", dir, strerror(errno));
 		goto fail;
 	}
 	if (flock(l->lockfd, LOCK_EX | LOCK_NB) < 0) {
-		seterr(err, errlen,
+		rec_seterr(err, errlen,
 		       "the log directory %s is in use by another process (another coordd?): stop it, or give each "
 		       "server its own dataLogDir",
 		       dir);
 		goto fail;
 	}
 	if (recfile_list(dir, NAME_PREFIX, "", &names, &nn) < 0) {
-		seterr(err, errlen, "cannot list the log directory %s: %s; check its permissions", dir, strerror(errno));
+		rec_seterr(err, errlen, "cannot list the log directory %s: %s; check its permissions", dir, strerror(errno));
 		goto fail;
 	}
 
 	uint64_t prev = 0;
 	for (size_t i = 0; i < nn; i++) {
 		if (add_file(l, names[i]) != COORD_OK) {
-			seterr(err, errlen, "out of memory opening the log in %s", dir);
+			rec_seterr(err, errlen, "out of memory opening the log in %s", dir);
 			rc = COORD_ENOMEM;
 			goto fail;
 		}
@@ -267,8 +250,8 @@ int txnlog_open(const char *dir, struct txnlog **out, uint64_t *last_zxid, char 
 		struct scan_result sr;
 		if (scan_file(path, names[i], prev, &sr) < 0) {
 			/* Unreadable is not corrupt: cutting would destroy what may be fine on a good day. */
-			seterr(err, errlen, "cannot read the log file %s: %s; %s, then start coordd again", path,
-			       strerror(errno), io_advice(errno));
+			rec_seterr(err, errlen, "cannot read the log file %s: %s; %s, then start coordd again", path,
+			       strerror(errno), rec_io_advice(errno));
 			goto fail;
 		}
 		struct lfile *x = newest(l);
@@ -288,21 +271,21 @@ int txnlog_open(const char *dir, struct txnlog **out, uint64_t *last_zxid, char 
 			 "the last good zxid is 0x%" PRIx64,
 			 path, sr.why, sr.off, sr.size - sr.off, prev);
 		if (cut_file(path, sr.off) < 0) {
-			seterr(err, errlen, "cannot cut the damaged tail of the log file %s at byte %" PRIu64 ": %s; %s",
-			       path, sr.off, strerror(errno), io_advice(errno));
+			rec_seterr(err, errlen, "cannot cut the damaged tail of the log file %s at byte %" PRIu64 ": %s; %s",
+			       path, sr.off, strerror(errno), rec_io_advice(errno));
 			goto fail;
 		}
 		/* Records after a hole may depend on what the hole held: they go too. */
 		for (size_t j = i + 1; j < nn; j++)
 			if (add_file(l, names[j]) != COORD_OK) {
-				seterr(err, errlen, "out of memory opening the log in %s", dir);
+				rec_seterr(err, errlen, "out of memory opening the log in %s", dir);
 				rc = COORD_ENOMEM;
 				goto fail;
 			}
 		if (remove_files_from(l, i + 1, COORD_LOG_WARN, "%s: removed: it comes after damaged records (last good zxid 0x%" PRIx64
 						") and records after a hole cannot be trusted",
 				      prev) != COORD_OK) {
-			seterr(err, errlen, "cannot remove the log files after the damaged one in %s; see the log above", dir);
+			rec_seterr(err, errlen, "cannot remove the log files after the damaged one in %s; see the log above", dir);
 			rc = COORD_EIO;
 			goto fail;
 		}
@@ -316,7 +299,7 @@ int txnlog_open(const char *dir, struct txnlog **out, uint64_t *last_zxid, char 
 		/* Created, then a crash before its first batch was durable: nothing to keep. */
 		if (remove_files_from(l, l->nf - 1, COORD_LOG_INFO, "%s: removed: it holds no records (last zxid 0x%" PRIx64 ")", prev) !=
 		    COORD_OK) {
-			seterr(err, errlen, "cannot remove the empty log file in %s; see the log above", dir);
+			rec_seterr(err, errlen, "cannot remove the empty log file in %s; see the log above", dir);
 			goto fail;
 		}
 		x = newest(l);
@@ -326,8 +309,8 @@ int txnlog_open(const char *dir, struct txnlog **out, uint64_t *last_zxid, char 
 		l->fd = open(path, O_RDWR | O_CLOEXEC);
 		struct stat st;
 		if (l->fd < 0 || fstat(l->fd, &st) < 0) {
-			seterr(err, errlen, "cannot open the log file %s for writing: %s; %s", path, strerror(errno),
-			       io_advice(errno));
+			rec_seterr(err, errlen, "cannot open the log file %s for writing: %s; %s", path, strerror(errno),
+			       rec_io_advice(errno));
 			goto fail;
 		}
 		l->alloc = (uint64_t)st.st_size;
@@ -362,7 +345,7 @@ int txnlog_replay(struct txnlog *l, uint64_t after,
 		const uint8_t *p;
 		size_t n;
 		if (recfile_map(path, &p, &n, NULL) < 0) {
-			LOG_ERROR("%s: cannot read the log file: %s; %s", path, strerror(errno), io_advice(errno));
+			LOG_ERROR("%s: cannot read the log file: %s; %s", path, strerror(errno), rec_io_advice(errno));
 			return COORD_EIO;
 		}
 		if (n < x->end) {
@@ -446,8 +429,8 @@ static int create_file(struct txnlog *l)
 		fpath(l, x->name, path, sizeof(path));
 		if (unlink(path) < 0 && errno != ENOENT) {
 			int e = errno;
-			LOG_ERROR("%s: cannot remove this empty log file: %s; %s", path, strerror(e), io_advice(e));
-			return io_code(e);
+			LOG_ERROR("%s: cannot remove this empty log file: %s; %s", path, strerror(e), rec_io_advice(e));
+			return rec_io_code(e);
 		}
 		l->nf--;
 		x = newest(l);
@@ -462,8 +445,8 @@ static int create_file(struct txnlog *l)
 		if (recfile_ftruncate(l->fd, (off_t)x->end) < 0 || recfile_fdatasync(l->fd) < 0) {
 			int e = errno;
 			LOG_ERROR("%s: cannot cut the failed batch back to byte %" PRIu64 ": %s; %s", path, x->end,
-				  strerror(e), io_advice(e));
-			return io_code(e);
+				  strerror(e), rec_io_advice(e));
+			return rec_io_code(e);
 		}
 		l->alloc = x->end;
 		l->dirty = 0;
@@ -473,17 +456,17 @@ static int create_file(struct txnlog *l)
 	if (fd < 0) {
 		int e = errno;
 		LOG_ERROR("%s: cannot create the log file: %s; %s", path, strerror(e),
-			  e == EEXIST ? "a file of that name should not be there: move it away" : io_advice(e));
-		return io_code(e);
+			  e == EEXIST ? "a file of that name should not be there: move it away" : rec_io_advice(e));
+		return rec_io_code(e);
 	}
 	/* Without this the name may vanish in a crash, taking records fdatasync'ed into it along. */
 	if (recfile_fsync_dir(l->dir) < 0) {
 		int e = errno;
 		LOG_ERROR("%s: fsync of the directory after creating %s failed: %s; %s", l->dir, path, strerror(e),
-			  io_advice(e));
+			  rec_io_advice(e));
 		close(fd);
 		unlink(path);
-		return io_code(e);
+		return rec_io_code(e);
 	}
 	if (l->fd >= 0) {
 		/*
@@ -595,12 +578,12 @@ fail:;
 	fpath(l, x->name, path, sizeof(path));
 	LOG_ERROR("%s: %s failed at byte %" PRIu64 ": %s; %zu records (zxid 0x%" PRIx64 " to 0x%" PRIx64
 		  ") are not durable and stay buffered for a retry; %s",
-		  path, what, x->end, strerror(e), l->pend_n, l->pend_first, l->last_zxid, io_advice(e));
+		  path, what, x->end, strerror(e), l->pend_n, l->pend_first, l->last_zxid, rec_io_advice(e));
 	l->dirty = 1;
 	/* Best effort now; the next sync cuts again before writing, and fails if it cannot. */
 	if (recfile_ftruncate(l->fd, (off_t)x->end) == 0)
 		l->alloc = x->end;
-	return io_code(e);
+	return rec_io_code(e);
 }
 
 void txnlog_discard(struct txnlog *l)
@@ -629,7 +612,7 @@ static int find_cut(const struct txnlog *l, const struct lfile *x, uint64_t z, u
 	const uint8_t *p;
 	size_t n;
 	if (recfile_map(path, &p, &n, NULL) < 0) {
-		LOG_ERROR("%s: cannot read the log file to truncate it: %s; %s", path, strerror(errno), io_advice(errno));
+		LOG_ERROR("%s: cannot read the log file to truncate it: %s; %s", path, strerror(errno), rec_io_advice(errno));
 		return COORD_EIO;
 	}
 	if (n < x->end) {
@@ -700,8 +683,8 @@ int txnlog_truncate_after(struct txnlog *l, uint64_t zxid)
 		if (l->fd >= 0 ? ftruncate(l->fd, (off_t)off) < 0 || fsync(l->fd) < 0 : cut_file(path, off) < 0) {
 			int e = errno;
 			LOG_ERROR("%s: cannot cut the log after zxid 0x%" PRIx64 " at byte %" PRIu64 ": %s; %s", path, zxid,
-				  off, strerror(e), io_advice(e));
-			return io_code(e);
+				  off, strerror(e), rec_io_advice(e));
+			return rec_io_code(e);
 		}
 		LOG_INFO("%s: cut after zxid 0x%" PRIx64 " at byte %" PRIu64, path, zxid, off);
 		x->end = off;
