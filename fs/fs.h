@@ -16,6 +16,7 @@
  *   fs->mu          the inode table, the daemon's cache, and the counters below
  *   pollset lock    the .watch instances (pollfile.c)
  *   inval queue     the invalidation thread's queue (inval.c), always innermost
+ *   history table   .history's nodeids (history.c); like the queue, never held while taking another
  * The session's lock (session.c) and the client library's are taken with none of these held,
  * except that the client library's is innermost of all.
  */
@@ -39,6 +40,7 @@
 /* Nodeids of the special files: the top bit set, so they never meet a znode's ino. */
 #define FS_SPECIAL_BIT (1ULL << 63)
 
+struct history;
 struct itable;
 struct inval;
 struct pollset;
@@ -72,6 +74,7 @@ struct coordfs {
 	struct session *sess;
 	struct inval *inval;
 	struct pollset *watch;
+	struct history *hist;           /* .history's nodeids (own lock) */
 };
 
 /* The snapshot a read from the server is taken at: fills of the cache are accepted only when no

@@ -21,6 +21,7 @@
 
 #include "cache.h"
 #include "fs.h"
+#include "history.h"
 #include "inode.h"
 #include "inval.h"
 #include "log.h"
@@ -179,7 +180,8 @@ static int fs_init(struct coordfs *fs)
 	fs->epoch = 1;
 	fs->it = itable_new();
 	fs->watch = pollset_new(fs);
-	if (!fs->it || !fs->watch || inval_init(fs))
+	fs->hist = history_new();
+	if (!fs->it || !fs->watch || !fs->hist || inval_init(fs))
 		return -ENOMEM;
 	struct inode *root = inode_obtain(fs->it, FUSE_ROOT_ID_VALUE, COORD_KIND_DIR);
 	if (!root)
@@ -192,6 +194,7 @@ static void fs_fini(struct coordfs *fs)
 {
 	itable_free(fs->it);
 	pollset_free(fs->watch);
+	history_free(fs->hist);
 	pthread_mutex_destroy(&fs->mu);
 	pthread_cond_destroy(&fs->commit_cv);
 	pthread_rwlock_destroy(&fs->reply_lock);

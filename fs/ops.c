@@ -24,6 +24,7 @@
 #include "cache.h"
 #include "err.h"
 #include "handle.h"
+#include "history.h"
 #include "inode.h"
 #include "inval.h"
 #include "log.h"
@@ -303,6 +304,10 @@ static void reply_new_entry(fuse_req_t req, struct coordfs *fs, uint64_t parent,
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct coordfs *fs = fs_of(req);
+	if (history_owns(parent)) {
+		history_lookup(req, parent, name);
+		return;
+	}
 	if (parent == FUSE_ROOT_ID && name[0] == '.') {
 		int id = special_lookup(name);
 		if (id)
@@ -386,8 +391,10 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void forget_one(struct coordfs *fs, fuse_ino_t ino, uint64_t nlookup)
 {
-	if (special_of(ino))
+	if (ino & FS_SPECIAL_BIT) {
+		history_forget(fs, ino, nlookup);
 		return;
+	}
 	struct inode *in = inode_get(fs->it, ino);
 	if (!in)
 		return;
@@ -456,6 +463,10 @@ static void reply_node_attr(fuse_req_t req, struct coordfs *fs, fuse_ino_t ino, 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct coordfs *fs = fs_of(req);
+	if (ino & HIST_BIT) {
+		history_getattr(req, ino);
+		return;
+	}
 	int id = special_of(ino);
 	if (id) {
 		struct stat a;
@@ -512,6 +523,10 @@ static int truncate_path(struct coordfs *fs, fuse_ino_t ino, off_t size)
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
 	struct coordfs *fs = fs_of(req);
+	if (history_owns(ino)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	int id = special_of(ino);
 	if (id) {
 		struct stat a;
@@ -552,6 +567,10 @@ static int reserved_name(fuse_ino_t parent, const char *name)
 static void do_create(fuse_req_t req, fuse_ino_t parent, const char *name, int dir, struct fuse_file_info *fi)
 {
 	struct coordfs *fs = fs_of(req);
+	if (history_owns(parent)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	if (reserved_name(parent, name)) {
 		fuse_reply_err(req, special_lookup(name) ? EEXIST : EINVAL);
 		return;
@@ -672,6 +691,10 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
+	if (history_owns(parent)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	if (!S_ISREG(mode)) {
 		fuse_reply_err(req, EPERM); /* znodes are files and directories only */
 		return;
@@ -682,6 +705,10 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct coordfs *fs = fs_of(req);
+	if (history_owns(parent)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	if (reserved_name(parent, name)) {
 		fuse_reply_err(req, special_lookup(name) ? EPERM : ENOENT);
 		return;
@@ -718,6 +745,10 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		      const char *newname, unsigned int flags)
 {
 	struct coordfs *fs = fs_of(req);
+	if (history_owns(parent) || history_owns(newparent)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
 		fuse_reply_err(req, EINVAL); /* RENAME_WHITEOUT: no whiteouts here */
 		return;
@@ -788,12 +819,12 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
-	fuse_reply_err(req, EPERM); /* a znode has one name */
+	fuse_reply_err(req, history_owns(ino) || history_owns(newparent) ? EROFS : EPERM); /* a znode has one name */
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, EPERM); /* znodes are files and directories only */
+	fuse_reply_err(req, history_owns(parent) ? EROFS : EPERM); /* znodes are files and directories only */
 }
 
 /* ---- open files ---- */
@@ -854,7 +885,15 @@ static void open_special(fuse_req_t req, struct coordfs *fs, int id, struct fuse
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct coordfs *fs = fs_of(req);
+	if (ino & HIST_BIT) {
+		history_open(req, ino, fi);
+		return;
+	}
 	int id = special_of(ino);
+	if (id == SPECIAL_HISTORY) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
 	if (id) {
 		open_special(req, fs, id, fi);
 		return;
@@ -970,7 +1009,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	int rc = 0;
 	if (h && h->kind == H_FILE)
 		rc = handle_commit(fs, h, 0);
-	if (!rc && !special_of(ino)) {
+	if (!rc && !(ino & FS_SPECIAL_BIT)) {
 		int crc = remote_sync(fs, "/");
 		rc = crc ? coord_errno(crc) : 0;
 	}
@@ -1064,6 +1103,10 @@ out:
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct coordfs *fs = fs_of(req);
+	if (history_owns(ino)) {
+		history_opendir(req, ino, fi);
+		return;
+	}
 	if (special_of(ino)) {
 		fuse_reply_err(req, ENOTDIR);
 		return;
@@ -1137,6 +1180,10 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 {
 	struct coordfs *fs = fs_of(req);
 	struct handle *h = fh_of(fi);
+	if (h && h->kind == H_HDIR) {
+		history_readdir(req, ino, size, off, fi, 0);
+		return;
+	}
 	if (!h || h->kind != H_DIR) {
 		fuse_reply_err(req, EBADF);
 		return;
@@ -1168,7 +1215,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 			int id = (int)(i - 1);
 			name = special_name(id);
 			a.st_ino = special_ino(id);
-			a.st_mode = S_IFREG;
+			a.st_mode = id == SPECIAL_HISTORY ? S_IFDIR : S_IFREG;
 		} else {
 			name = h->kids->v[i - 2 - (size_t)nspecial];
 			struct dentry *d = dentry_find(fs->it, ino, name, strlen(name));
@@ -1197,6 +1244,10 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 {
 	struct coordfs *fs = fs_of(req);
 	struct handle *h = fh_of(fi);
+	if (h && h->kind == H_HDIR) {
+		history_readdir(req, ino, size, off, fi, 1);
+		return;
+	}
 	if (!h || h->kind != H_DIR) {
 		fuse_reply_err(req, EBADF);
 		return;

@@ -736,6 +736,59 @@ int remote_admin(struct coordfs *fs, const char *word, char **text)
 	return rc;
 }
 
+int remote_history(struct coordfs *fs, const char *path, struct coord_hist **hist, uint32_t *n,
+		   struct coord_stat *st)
+{
+	struct coord_req r;
+	struct coord_result res;
+	rq(&r, COORD_OP_HISTORY, path);
+	r.version = -1;
+	int rc = call(fs, &r, &res, NULL, 1);
+	if (rc == COORD_OK) {
+		if (st)
+			*st = res.rep.stat;
+		struct coord_hist *h = malloc((res.rep.nhist ? res.rep.nhist : 1) * sizeof(*h));
+		if (!h) {
+			rc = COORD_ENOMEM;
+		} else {
+			uint32_t k = 0;
+			for (uint32_t i = 0; i < res.rep.nhist; i++)
+				if (coord_hist_at(&res.rep, i, &h[k]) == COORD_OK)
+					k++;
+			*hist = h;
+			*n = k;
+		}
+	}
+	coord_result_free(&res);
+	return rc;
+}
+
+int remote_get_version(struct coordfs *fs, const char *path, int32_t version, void **data, size_t *len,
+		       struct coord_hist *h)
+{
+	struct coord_req r;
+	struct coord_result res;
+	rq(&r, COORD_OP_HISTORY, path);
+	r.version = version;
+	int rc = call(fs, &r, &res, NULL, 1);
+	if (rc == COORD_OK) {
+		if (h && coord_hist_at(&res.rep, 0, h))
+			memset(h, 0, sizeof(*h));
+		*len = res.rep.data.len;
+		char *d = malloc((size_t)res.rep.data.len + 1);
+		if (!d) {
+			rc = COORD_ENOMEM;
+		} else {
+			if (res.rep.data.len)
+				memcpy(d, res.rep.data.p, res.rep.data.len);
+			d[res.rep.data.len] = 0;
+			*data = d;
+		}
+	}
+	coord_result_free(&res);
+	return rc;
+}
+
 int remote_create(struct coordfs *fs, const char *path, const void *data, size_t len, uint32_t flags,
 		  uint8_t policy, char **created, struct coord_stat *st)
 {

@@ -14,7 +14,7 @@
 #include "err.h"
 #include "session.h"
 
-static const char *const names[SPECIAL_COUNT] = {NULL, ".watch", ".session", ".cluster"};
+static const char *const names[SPECIAL_COUNT] = {NULL, ".watch", ".session", ".cluster", ".history"};
 
 int special_lookup(const char *name)
 {
@@ -35,6 +35,10 @@ void special_attr(struct coordfs *fs, int id, struct stat *st)
 	st->st_ino = special_ino(id);
 	st->st_mode = S_IFREG | (id == SPECIAL_WATCH ? 0666 : 0444);
 	st->st_nlink = 1;
+	if (id == SPECIAL_HISTORY) {
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2;
+	}
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
 	st->st_blksize = 4096;
