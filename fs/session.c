@@ -320,6 +320,16 @@ size_t session_describe(struct coordfs *fs, char *buf, size_t size)
 	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
 }
 
+void session_server(struct coordfs *fs, char *buf, size_t size)
+{
+	buf[0] = 0;
+	struct sclient *sc = sget(fs);
+	if (!sc)
+		return;
+	coord_client_server(sc->c, buf, size);
+	sput(fs, sc);
+}
+
 uint32_t session_max_data(struct coordfs *fs)
 {
 	struct sclient *sc = sget(fs);

@@ -27,6 +27,8 @@ void session_stop(struct coordfs *fs);
 
 /* For .session: a few "key value" lines. Returns the text length written into buf. */
 size_t session_describe(struct coordfs *fs, char *buf, size_t size);
+/* "host:port" of the server the session is connected to ("" when not connected). */
+void session_server(struct coordfs *fs, char *buf, size_t size);
 /* The server's maxDataBytes, as negotiated. */
 uint32_t session_max_data(struct coordfs *fs);
 
