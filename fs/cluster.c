@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,8 +146,12 @@ static void ask_all(struct cluster *c)
 		asks[n] = (struct ask){.m = &c->m[i], .word = "mntr"};
 		n++;
 	}
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old); /* signals are for the request loop (loop.c) */
 	for (int i = 0; i < n; i++)
 		asks[i].started = pthread_create(&asks[i].th, NULL, ask_main, &asks[i]) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	for (int i = 0; i < n; i++) {
 		if (asks[i].started)
 			pthread_join(asks[i].th, NULL);

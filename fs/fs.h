@@ -3,8 +3,9 @@
  *
  * One mount is one session with the ensemble (session.c), one inode table with the daemon's cache
  * (inode.c, cache.c), one invalidation thread that talks back to the kernel (inval.c), the open
- * files (handle.c), the special files at the root (special.c, pollfile.c) and the FUSE operations
- * that tie them together (ops.c, xattr.c). main.c parses options and mounts.
+ * files (handle.c), the special files at the root (special.c, pollfile.c, cluster.c, history.c)
+ * and the FUSE operations that tie them together (ops.c, xattr.c), served by the request loop
+ * (loop.c). main.c parses options and mounts.
  *
  * Locks, outermost first; a thread never takes one that comes earlier in this list while holding a
  * later one, and none is held across a call to the server:
@@ -17,6 +18,7 @@
  *   pollset lock    the .watch instances (pollfile.c)
  *   inval queue     the invalidation thread's queue (inval.c), always innermost
  *   history table   .history's nodeids (history.c); like the queue, never held while taking another
+ *   pool lock       the request loop's threads and jobs (loop.c); never held while taking another
  * The session's lock (session.c) and the client library's are taken with none of these held,
  * except that the client library's is innermost of all.
  */

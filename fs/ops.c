@@ -14,6 +14,7 @@
 #include "ops.h"
 
 #include <errno.h>
+#include <linux/fuse.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -1314,6 +1315,89 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 {
 	int rc = remote_sync(fs_of(req), "/");
 	fuse_reply_err(req, rc ? coord_errno(rc) : 0);
+}
+
+/* ---- which requests the reader thread answers itself (loop.h) ---- */
+
+/* A node whose stat is cached and that no commit of ours is changing. fs->mu held. */
+static int settled(struct coordfs *fs, uint64_t ino)
+{
+	struct inode *in = inode_get(fs->it, ino);
+	return in && cache_stat_valid(fs, in) && !in->committing;
+}
+
+int ops_inline(struct coordfs *fs, const void *buf, size_t len)
+{
+	const struct fuse_in_header *in = buf;
+	const char *arg = (const char *)buf + sizeof(*in);
+	size_t alen = len - sizeof(*in);
+	uint64_t ino = in->nodeid;
+	const struct handle *h;
+	int ok = 0;
+	switch (in->opcode) {
+	case FUSE_FORGET:
+	case FUSE_BATCH_FORGET:
+	case FUSE_INTERRUPT:
+	case FUSE_INIT:
+	case FUSE_DESTROY:
+	case FUSE_POLL:
+	case FUSE_RELEASEDIR:
+		return 1;
+	case FUSE_READ:
+		/* From the open's own version or buffer, or a .watch (which keeps the request). */
+		return alen >= sizeof(struct fuse_read_in);
+	case FUSE_READDIR:
+	case FUSE_READDIRPLUS:
+		return 1; /* the listing was fetched at opendir */
+	case FUSE_FLUSH:
+	case FUSE_RELEASE:
+		/* Only opens that commit nothing: not writable files. */
+		if (alen < sizeof(uint64_t))
+			return 0;
+		h = (const struct handle *)(uintptr_t)((const struct fuse_release_in *)arg)->fh;
+		return !h || h->kind == H_TEXT || h->kind == H_DIR || h->kind == H_HDIR ||
+		       (h->kind == H_FILE && !h->writable) || (h->kind == H_WATCH && in->opcode == FUSE_FLUSH);
+	case FUSE_OPEN:
+		if (alen < sizeof(struct fuse_open_in))
+			return 0;
+		if (ino & FS_SPECIAL_BIT)
+			return ino == special_ino(SPECIAL_WATCH);
+		if ((((const struct fuse_open_in *)arg)->flags & (O_ACCMODE | O_TRUNC)) != O_RDONLY)
+			return 0;
+		pthread_mutex_lock(&fs->mu);
+		if (settled(fs, ino)) {
+			struct inode *n = inode_get(fs->it, ino);
+			ok = n->kind == COORD_KIND_FILE && n->blob && n->blob->version == n->st.version;
+		}
+		pthread_mutex_unlock(&fs->mu);
+		return ok;
+	case FUSE_GETATTR:
+		if (ino & HIST_BIT)
+			return 0;
+		if (ino & FS_SPECIAL_BIT)
+			return 1;
+		pthread_mutex_lock(&fs->mu);
+		ok = settled(fs, ino);
+		pthread_mutex_unlock(&fs->mu);
+		return ok;
+	case FUSE_LOOKUP: {
+		if (history_owns(ino) || !alen || memchr(arg, 0, alen) == NULL)
+			return 0;
+		if (ino == FUSE_ROOT_ID && arg[0] == '.')
+			return 1; /* a special name, or ENOENT */
+		size_t nl = strlen(arg);
+		pthread_mutex_lock(&fs->mu);
+		struct dentry *d = dentry_find(fs->it, ino, arg, nl);
+		if (d && !d->ino)
+			ok = d->epoch == fs->epoch;
+		else if (d)
+			ok = settled(fs, d->ino) && inode_get(fs->it, ino) != NULL;
+		pthread_mutex_unlock(&fs->mu);
+		return ok;
+	}
+	default:
+		return 0;
+	}
 }
 
 /* ---- the filesystem ---- */

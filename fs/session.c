@@ -21,6 +21,7 @@
 #include "cache.h"
 #include "err.h"
 #include "log.h"
+#include "loop.h"
 
 struct sclient {
 	struct coordfs *fs;
@@ -272,6 +273,7 @@ void session_stop(struct coordfs *fs)
 /* The current client, waiting (up to the session timeout) while a new session is being opened. */
 static struct sclient *sget(struct coordfs *fs)
 {
+	loop_blocking(); /* every call to the server starts here: the reader must not wait on one */
 	struct session *s = fs->sess;
 	pthread_mutex_lock(&s->mu);
 	int64_t deadline = now_ms() + fs->opts.session_timeout_ms;
