@@ -1,14 +1,15 @@
 /*
  * loop.c: the request loop (see loop.h), a leader/follower pool.
  *
- * Threads of one pool take turns at the device: exactly one of them, the reader, reads the next
- * request. A request ops_inline() vouches for is processed by the reader itself; any other is
- * copied whole (header and arguments) and queued for an idle thread, which processes it with
+ * Threads of one pool take turns at the device: one of them, the reader, reads the next request.
+ * A request ops_inline() vouches for is processed by the reader itself; any other is copied whole
+ * (header and arguments) and queued for an idle thread, which processes it with
  * fuse_session_process_buf exactly as libfuse's own loops would (replies may come from any
  * thread). Should an inline request turn out to need the server after all (its cache entry was
- * invalidated in between) or to wait for a commit, its thread hands the reader's role to another
- * thread first (loop_blocking, called from every place that waits), so the mount never stops
- * reading requests while one waits.
+ * invalidated in between) or to wait for a commit, its thread gives up the reader's role first
+ * (loop_blocking, called from every place that waits), so the mount never stops reading requests
+ * while one waits. A reader that finds more requests already waiting asks for another reader (up
+ * to one per CPU); an extra reader that sees no request for EXTRA_READER_MS stops reading.
  *
  * Every pool thread blocks all signals: SIGTERM/SIGINT/SIGHUP reach the main thread, which waits
  * for the end and then cancels the reader out of its read of the device (cancellation is enabled
@@ -18,16 +19,19 @@
 
 #include <errno.h>
 #include <linux/fuse.h>
+#include <poll.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "ops.h"
 
 #define MAX_THREADS 64
 #define START_THREADS 4   /* the first slow requests need not wait for a thread to start */
+#define EXTRA_READER_MS 100 /* an extra reader that saw no request for this long stops reading */
 
 struct job {
 	struct job *next;
@@ -40,15 +44,17 @@ static struct pool {
 	pthread_cond_t cv;
 	struct job *head, *tail;
 	int nthreads, idle;
-	int reading;              /* a thread holds the reader's role */
-	pthread_t reader;         /* which (while reading) */
+	int readers;              /* threads holding a reader's role */
+	int want_readers;         /* more readers asked for (requests were waiting) */
+	int max_readers;          /* one per CPU */
+	int reading[MAX_THREADS]; /* which threads hold one (to cancel them at the end) */
 	int stop;
 	int res;                  /* how the loop ended (libfuse's convention) */
 	sem_t finish;
 	pthread_t th[MAX_THREADS];
 } pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
-static _Thread_local int is_reader;
+static _Thread_local int is_reader, my_index;
 
 static volatile sig_atomic_t caught;
 static struct sigaction fuse_handler[NSIG];
@@ -83,7 +89,7 @@ static int add_thread(void)
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int rc = pthread_create(&pool.th[pool.nthreads], NULL, thread_main, NULL);
+	int rc = pthread_create(&pool.th[pool.nthreads], NULL, thread_main, (void *)(intptr_t)pool.nthreads);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc)
 		return -1;
@@ -107,8 +113,9 @@ void loop_blocking(void)
 		return;
 	is_reader = 0;
 	pthread_mutex_lock(&pool.mu);
-	pool.reading = 0;
-	need_thread();
+	pool.reading[my_index] = 0;
+	if (--pool.readers == 0)
+		need_thread();
 	pthread_mutex_unlock(&pool.mu);
 }
 
@@ -138,6 +145,25 @@ static int dispatch(const struct fuse_buf *buf, size_t len)
 static int read_one(struct fuse_buf *buf)
 {
 	struct fuse_session *se = pool.fs->se;
+	int fd = fuse_session_fd(se);
+	pthread_mutex_lock(&pool.mu);
+	int extra = pool.readers > 1;
+	pthread_mutex_unlock(&pool.mu);
+	if (extra) {
+		/* An extra reader reads only while requests keep coming. */
+		struct pollfd p = {fd, POLLIN, 0};
+		if (poll(&p, 1, EXTRA_READER_MS) == 0) {
+			pthread_mutex_lock(&pool.mu);
+			if (pool.readers > 1) {
+				pool.readers--;
+				pool.reading[my_index] = 0;
+				is_reader = 0;
+			}
+			pthread_mutex_unlock(&pool.mu);
+			if (!is_reader)
+				return 0;
+		}
+	}
 	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 	int res = fuse_session_exited(se) ? 0 : fuse_session_receive_buf(se, buf);
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
@@ -156,6 +182,18 @@ static int read_one(struct fuse_buf *buf)
 		sem_post(&pool.finish);
 		return -1;
 	}
+	if (__atomic_load_n(&pool.readers, __ATOMIC_RELAXED) < pool.max_readers) {
+		/* More requests already wait: callers on other CPUs; let another thread read too. */
+		struct pollfd p = {fd, POLLIN, 0};
+		if (poll(&p, 1, 0) > 0) {
+			pthread_mutex_lock(&pool.mu);
+			if (pool.readers + pool.want_readers < pool.max_readers) {
+				pool.want_readers++;
+				need_thread();
+			}
+			pthread_mutex_unlock(&pool.mu);
+		}
+	}
 	int here = (buf->flags & FUSE_BUF_IS_FD) || (size_t)res < sizeof(struct fuse_in_header) ||
 		   ops_inline(pool.fs, buf->mem, (size_t)res);
 	if (here || dispatch(buf, (size_t)res))
@@ -165,17 +203,19 @@ static int read_one(struct fuse_buf *buf)
 
 static void *thread_main(void *arg)
 {
-	(void)arg;
+	my_index = (int)(intptr_t)arg;
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	struct fuse_buf buf;
 	memset(&buf, 0, sizeof(buf));
 	pthread_mutex_lock(&pool.mu);
 	pool.idle--;
 	while (!pool.stop) {
-		if (!pool.reading) {
-			/* Become the reader, and stay it while handling requests inline. */
-			pool.reading = 1;
-			pool.reader = pthread_self();
+		if (!pool.readers || pool.want_readers) {
+			/* Become a reader, and stay one while handling requests inline. */
+			if (pool.want_readers)
+				pool.want_readers--;
+			pool.readers++;
+			pool.reading[my_index] = 1;
 			is_reader = 1;
 			pthread_mutex_unlock(&pool.mu);
 			while (is_reader && read_one(&buf) == 0)
@@ -183,7 +223,8 @@ static void *thread_main(void *arg)
 			pthread_mutex_lock(&pool.mu);
 			if (is_reader) {
 				is_reader = 0;
-				pool.reading = 0;
+				pool.readers--;
+				pool.reading[my_index] = 0;
 			}
 			continue;
 		}
@@ -210,6 +251,8 @@ static void *thread_main(void *arg)
 int loop_run(struct coordfs *fs)
 {
 	pool.fs = fs;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	pool.max_readers = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (int)ncpu;
 	sem_init(&pool.finish, 0, 0);
 	wrap_signal(SIGTERM);
 	wrap_signal(SIGINT);
@@ -226,8 +269,9 @@ int loop_run(struct coordfs *fs)
 	pthread_mutex_lock(&pool.mu);
 	pool.stop = 1;
 	pthread_cond_broadcast(&pool.cv);
-	if (pool.reading)
-		pthread_cancel(pool.reader); /* out of its read of the device */
+	for (int i = 0; i < pool.nthreads; i++)
+		if (pool.reading[i])
+			pthread_cancel(pool.th[i]); /* out of its read of the device */
 	int res = pool.res;
 	pthread_mutex_unlock(&pool.mu);
 	if (res > 0 || res == -ENODEV)
