@@ -3,8 +3,9 @@
  *
  * One mount is one session with the ensemble (session.c), one inode table with the daemon's cache
  * (inode.c, cache.c), one invalidation thread that talks back to the kernel (inval.c), the open
- * files (handle.c), the special files at the root (special.c, pollfile.c) and the FUSE operations
- * that tie them together (ops.c, xattr.c). main.c parses options and mounts.
+ * files (handle.c), the special files at the root (special.c, pollfile.c, cluster.c, history.c)
+ * and the FUSE operations that tie them together (ops.c, xattr.c), served by the request loop
+ * (loop.c). main.c parses options and mounts.
  *
  * Locks, outermost first; a thread never takes one that comes earlier in this list while holding a
  * later one, and none is held across a call to the server:
@@ -16,6 +17,8 @@
  *   fs->mu          the inode table, the daemon's cache, and the counters below
  *   pollset lock    the .watch instances (pollfile.c)
  *   inval queue     the invalidation thread's queue (inval.c), always innermost
+ *   history table   .history's nodeids (history.c); like the queue, never held while taking another
+ *   pool lock       the request loop's threads and jobs (loop.c); never held while taking another
  * The session's lock (session.c) and the client library's are taken with none of these held,
  * except that the client library's is innermost of all.
  */
@@ -39,6 +42,7 @@
 /* Nodeids of the special files: the top bit set, so they never meet a znode's ino. */
 #define FS_SPECIAL_BIT (1ULL << 63)
 
+struct history;
 struct itable;
 struct inval;
 struct pollset;
@@ -72,6 +76,7 @@ struct coordfs {
 	struct session *sess;
 	struct inval *inval;
 	struct pollset *watch;
+	struct history *hist;           /* .history's nodeids (own lock) */
 };
 
 /* The snapshot a read from the server is taken at: fills of the cache are accepted only when no

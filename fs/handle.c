@@ -14,6 +14,7 @@
 #include "inode.h"
 #include "inval.h"
 #include "log.h"
+#include "loop.h"
 #include "pollfile.h"
 #include "session.h"
 
@@ -338,6 +339,7 @@ void handle_wait_commits(struct coordfs *fs, struct inode *in)
 {
 	if (!in->committing)
 		return;
+	loop_blocking();
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += 5;

@@ -31,7 +31,7 @@ struct blob;
 struct names;
 struct pwatch;
 
-enum handle_kind { H_FILE = 1, H_DIR, H_WATCH, H_TEXT };
+enum handle_kind { H_FILE = 1, H_DIR, H_WATCH, H_TEXT, H_HDIR };
 enum write_mode { W_SET = 1, W_CHECKED, W_APPEND };
 
 struct handle {
@@ -51,8 +51,10 @@ struct handle {
 	int pc;                      /* counted in the inode's pc_handles */
 	int counted;                 /* counted in the inode's nopen */
 	uint32_t max;                /* the server's data limit */
-	/* H_DIR */
+	/* H_DIR: the child names; H_HDIR (a .history directory): its entries, the first hfiles of
+	 * them version files, the rest subdirectories */
 	struct names *kids;
+	size_t hfiles;
 	/* H_WATCH */
 	struct pwatch *w;
 	/* H_TEXT: generated contents */

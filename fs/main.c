@@ -21,18 +21,16 @@
 
 #include "cache.h"
 #include "fs.h"
+#include "history.h"
 #include "inode.h"
 #include "inval.h"
 #include "log.h"
+#include "loop.h"
 #include "ops.h"
 #include "pollfile.h"
 #include "session.h"
 
 #define DEFAULT_SESSION_TIMEOUT_S 10
-#define MAX_WORKERS 64
-
-/* libfuse 3.12+'s loop with a settable thread limit; not declared for FUSE_USE_VERSION 34. */
-int fuse_session_loop_mt_312(struct fuse_session *se, struct fuse_loop_config *config);
 
 static void usage(FILE *f)
 {
@@ -179,7 +177,8 @@ static int fs_init(struct coordfs *fs)
 	fs->epoch = 1;
 	fs->it = itable_new();
 	fs->watch = pollset_new(fs);
-	if (!fs->it || !fs->watch || inval_init(fs))
+	fs->hist = history_new();
+	if (!fs->it || !fs->watch || !fs->hist || inval_init(fs))
 		return -ENOMEM;
 	struct inode *root = inode_obtain(fs->it, FUSE_ROOT_ID_VALUE, COORD_KIND_DIR);
 	if (!root)
@@ -192,6 +191,7 @@ static void fs_fini(struct coordfs *fs)
 {
 	itable_free(fs->it);
 	pollset_free(fs->watch);
+	history_free(fs->hist);
 	pthread_mutex_destroy(&fs->mu);
 	pthread_cond_destroy(&fs->commit_cv);
 	pthread_rwlock_destroy(&fs->reply_lock);
@@ -339,20 +339,12 @@ int main(int argc, char **argv)
 		LOG_INFO("mounted %s on %s", fs.opts.hosts, mnt);
 	}
 
-	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
-	int rc;
-	if (cfg) {
-		fuse_loop_cfg_set_max_threads(cfg, MAX_WORKERS);
-		fuse_loop_cfg_set_idle_threads(cfg, 10);
-		rc = fuse_session_loop_mt_312(fs.se, cfg);
-		fuse_loop_cfg_destroy(cfg);
-	} else {
-		rc = fuse_session_loop(fs.se);
-	}
+	int rc = loop_run(&fs);
 	LOG_INFO("unmounting %s (%s)", mnt, rc == 0 ? "unmounted" : rc > 0 ? strsignal(rc) : strerror(-rc));
 
 	/* Close the session first: the mount's ephemeral nodes go now, not at the session timeout. */
 	session_stop(&fs);
+	loop_join(&fs);
 	fuse_session_unmount(fs.se);
 	inval_stop(&fs);
 	fuse_remove_signal_handlers(fs.se);

@@ -14,6 +14,7 @@
 #include "ops.h"
 
 #include <errno.h>
+#include <linux/fuse.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -24,6 +25,7 @@
 #include "cache.h"
 #include "err.h"
 #include "handle.h"
+#include "history.h"
 #include "inode.h"
 #include "inval.h"
 #include "log.h"
@@ -303,6 +305,10 @@ static void reply_new_entry(fuse_req_t req, struct coordfs *fs, uint64_t parent,
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct coordfs *fs = fs_of(req);
+	if (history_owns(parent)) {
+		history_lookup(req, parent, name);
+		return;
+	}
 	if (parent == FUSE_ROOT_ID && name[0] == '.') {
 		int id = special_lookup(name);
 		if (id)
@@ -386,8 +392,10 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void forget_one(struct coordfs *fs, fuse_ino_t ino, uint64_t nlookup)
 {
-	if (special_of(ino))
+	if (ino & FS_SPECIAL_BIT) {
+		history_forget(fs, ino, nlookup);
 		return;
+	}
 	struct inode *in = inode_get(fs->it, ino);
 	if (!in)
 		return;
@@ -456,6 +464,10 @@ static void reply_node_attr(fuse_req_t req, struct coordfs *fs, fuse_ino_t ino, 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct coordfs *fs = fs_of(req);
+	if (ino & HIST_BIT) {
+		history_getattr(req, ino);
+		return;
+	}
 	int id = special_of(ino);
 	if (id) {
 		struct stat a;
@@ -512,6 +524,10 @@ static int truncate_path(struct coordfs *fs, fuse_ino_t ino, off_t size)
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
 	struct coordfs *fs = fs_of(req);
+	if (history_owns(ino)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	int id = special_of(ino);
 	if (id) {
 		struct stat a;
@@ -552,6 +568,10 @@ static int reserved_name(fuse_ino_t parent, const char *name)
 static void do_create(fuse_req_t req, fuse_ino_t parent, const char *name, int dir, struct fuse_file_info *fi)
 {
 	struct coordfs *fs = fs_of(req);
+	if (history_owns(parent)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	if (reserved_name(parent, name)) {
 		fuse_reply_err(req, special_lookup(name) ? EEXIST : EINVAL);
 		return;
@@ -672,6 +692,10 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
+	if (history_owns(parent)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	if (!S_ISREG(mode)) {
 		fuse_reply_err(req, EPERM); /* znodes are files and directories only */
 		return;
@@ -682,6 +706,10 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct coordfs *fs = fs_of(req);
+	if (history_owns(parent)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	if (reserved_name(parent, name)) {
 		fuse_reply_err(req, special_lookup(name) ? EPERM : ENOENT);
 		return;
@@ -718,6 +746,10 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		      const char *newname, unsigned int flags)
 {
 	struct coordfs *fs = fs_of(req);
+	if (history_owns(parent) || history_owns(newparent)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
 		fuse_reply_err(req, EINVAL); /* RENAME_WHITEOUT: no whiteouts here */
 		return;
@@ -788,12 +820,12 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
-	fuse_reply_err(req, EPERM); /* a znode has one name */
+	fuse_reply_err(req, history_owns(ino) || history_owns(newparent) ? EROFS : EPERM); /* a znode has one name */
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, EPERM); /* znodes are files and directories only */
+	fuse_reply_err(req, history_owns(parent) ? EROFS : EPERM); /* znodes are files and directories only */
 }
 
 /* ---- open files ---- */
@@ -854,7 +886,15 @@ static void open_special(fuse_req_t req, struct coordfs *fs, int id, struct fuse
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct coordfs *fs = fs_of(req);
+	if (ino & HIST_BIT) {
+		history_open(req, ino, fi);
+		return;
+	}
 	int id = special_of(ino);
+	if (id == SPECIAL_HISTORY) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
 	if (id) {
 		open_special(req, fs, id, fi);
 		return;
@@ -970,7 +1010,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	int rc = 0;
 	if (h && h->kind == H_FILE)
 		rc = handle_commit(fs, h, 0);
-	if (!rc && !special_of(ino)) {
+	if (!rc && !(ino & FS_SPECIAL_BIT)) {
 		int crc = remote_sync(fs, "/");
 		rc = crc ? coord_errno(crc) : 0;
 	}
@@ -1064,6 +1104,10 @@ out:
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct coordfs *fs = fs_of(req);
+	if (history_owns(ino)) {
+		history_opendir(req, ino, fi);
+		return;
+	}
 	if (special_of(ino)) {
 		fuse_reply_err(req, ENOTDIR);
 		return;
@@ -1137,6 +1181,10 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 {
 	struct coordfs *fs = fs_of(req);
 	struct handle *h = fh_of(fi);
+	if (h && h->kind == H_HDIR) {
+		history_readdir(req, ino, size, off, fi, 0);
+		return;
+	}
 	if (!h || h->kind != H_DIR) {
 		fuse_reply_err(req, EBADF);
 		return;
@@ -1168,7 +1216,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 			int id = (int)(i - 1);
 			name = special_name(id);
 			a.st_ino = special_ino(id);
-			a.st_mode = S_IFREG;
+			a.st_mode = id == SPECIAL_HISTORY ? S_IFDIR : S_IFREG;
 		} else {
 			name = h->kids->v[i - 2 - (size_t)nspecial];
 			struct dentry *d = dentry_find(fs->it, ino, name, strlen(name));
@@ -1197,6 +1245,10 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 {
 	struct coordfs *fs = fs_of(req);
 	struct handle *h = fh_of(fi);
+	if (h && h->kind == H_HDIR) {
+		history_readdir(req, ino, size, off, fi, 1);
+		return;
+	}
 	if (!h || h->kind != H_DIR) {
 		fuse_reply_err(req, EBADF);
 		return;
@@ -1263,6 +1315,89 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 {
 	int rc = remote_sync(fs_of(req), "/");
 	fuse_reply_err(req, rc ? coord_errno(rc) : 0);
+}
+
+/* ---- which requests the reader thread answers itself (loop.h) ---- */
+
+/* A node whose stat is cached and that no commit of ours is changing. fs->mu held. */
+static int settled(struct coordfs *fs, uint64_t ino)
+{
+	struct inode *in = inode_get(fs->it, ino);
+	return in && cache_stat_valid(fs, in) && !in->committing;
+}
+
+int ops_inline(struct coordfs *fs, const void *buf, size_t len)
+{
+	const struct fuse_in_header *in = buf;
+	const char *arg = (const char *)buf + sizeof(*in);
+	size_t alen = len - sizeof(*in);
+	uint64_t ino = in->nodeid;
+	const struct handle *h;
+	int ok = 0;
+	switch (in->opcode) {
+	case FUSE_FORGET:
+	case FUSE_BATCH_FORGET:
+	case FUSE_INTERRUPT:
+	case FUSE_INIT:
+	case FUSE_DESTROY:
+	case FUSE_POLL:
+	case FUSE_RELEASEDIR:
+		return 1;
+	case FUSE_READ:
+		/* From the open's own version or buffer, or a .watch (which keeps the request). */
+		return alen >= sizeof(struct fuse_read_in);
+	case FUSE_READDIR:
+	case FUSE_READDIRPLUS:
+		return 1; /* the listing was fetched at opendir */
+	case FUSE_FLUSH:
+	case FUSE_RELEASE:
+		/* Only opens that commit nothing: not writable files. */
+		if (alen < sizeof(uint64_t))
+			return 0;
+		h = (const struct handle *)(uintptr_t)((const struct fuse_release_in *)arg)->fh;
+		return !h || h->kind == H_TEXT || h->kind == H_DIR || h->kind == H_HDIR ||
+		       (h->kind == H_FILE && !h->writable) || (h->kind == H_WATCH && in->opcode == FUSE_FLUSH);
+	case FUSE_OPEN:
+		if (alen < sizeof(struct fuse_open_in))
+			return 0;
+		if (ino & FS_SPECIAL_BIT)
+			return ino == special_ino(SPECIAL_WATCH);
+		if ((((const struct fuse_open_in *)arg)->flags & (O_ACCMODE | O_TRUNC)) != O_RDONLY)
+			return 0;
+		pthread_mutex_lock(&fs->mu);
+		if (settled(fs, ino)) {
+			struct inode *n = inode_get(fs->it, ino);
+			ok = n->kind == COORD_KIND_FILE && n->blob && n->blob->version == n->st.version;
+		}
+		pthread_mutex_unlock(&fs->mu);
+		return ok;
+	case FUSE_GETATTR:
+		if (ino & HIST_BIT)
+			return 0;
+		if (ino & FS_SPECIAL_BIT)
+			return 1;
+		pthread_mutex_lock(&fs->mu);
+		ok = settled(fs, ino);
+		pthread_mutex_unlock(&fs->mu);
+		return ok;
+	case FUSE_LOOKUP: {
+		if (history_owns(ino) || !alen || memchr(arg, 0, alen) == NULL)
+			return 0;
+		if (ino == FUSE_ROOT_ID && arg[0] == '.')
+			return 1; /* a special name, or ENOENT */
+		size_t nl = strlen(arg);
+		pthread_mutex_lock(&fs->mu);
+		struct dentry *d = dentry_find(fs->it, ino, arg, nl);
+		if (d && !d->ino)
+			ok = d->epoch == fs->epoch;
+		else if (d)
+			ok = settled(fs, d->ino) && inode_get(fs->it, ino) != NULL;
+		pthread_mutex_unlock(&fs->mu);
+		return ok;
+	}
+	default:
+		return 0;
+	}
 }
 
 /* ---- the filesystem ---- */

@@ -22,6 +22,14 @@ int ops_node_stat(struct coordfs *fs, uint64_t ino, struct coord_stat *st, char 
 /* The node's path; -ENOENT when unknown or deleted, -ESTALE when its name is no longer known. */
 int ops_path(struct coordfs *fs, uint64_t ino, char *buf, size_t size);
 
+/*
+ * May the request in buf (header and arguments, len bytes) be answered by the reader thread
+ * itself (loop.h)? Yes when its answer is in memory: forgets; reads, flushes and releases of
+ * opens that commit nothing; a read-only open of a file whose data is cached; cached attributes
+ * and names; directory listings already fetched. Anything that may ask the server or wait: no.
+ */
+int ops_inline(struct coordfs *fs, const void *buf, size_t len);
+
 /* xattr.c */
 void xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
 void xattr_list(fuse_req_t req, fuse_ino_t ino, size_t size);

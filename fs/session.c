@@ -21,6 +21,7 @@
 #include "cache.h"
 #include "err.h"
 #include "log.h"
+#include "loop.h"
 
 struct sclient {
 	struct coordfs *fs;
@@ -272,6 +273,7 @@ void session_stop(struct coordfs *fs)
 /* The current client, waiting (up to the session timeout) while a new session is being opened. */
 static struct sclient *sget(struct coordfs *fs)
 {
+	loop_blocking(); /* every call to the server starts here: the reader must not wait on one */
 	struct session *s = fs->sess;
 	pthread_mutex_lock(&s->mu);
 	int64_t deadline = now_ms() + fs->opts.session_timeout_ms;
@@ -318,6 +320,16 @@ size_t session_describe(struct coordfs *fs, char *buf, size_t size)
 			 coord_client_last_zxid(c));
 	sput(fs, sc);
 	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+}
+
+void session_server(struct coordfs *fs, char *buf, size_t size)
+{
+	buf[0] = 0;
+	struct sclient *sc = sget(fs);
+	if (!sc)
+		return;
+	coord_client_server(sc->c, buf, size);
+	sput(fs, sc);
 }
 
 uint32_t session_max_data(struct coordfs *fs)
@@ -731,6 +743,59 @@ int remote_admin(struct coordfs *fs, const char *word, char **text)
 		*text = slice_dup(res.rep.data);
 		if (!*text)
 			rc = COORD_ENOMEM;
+	}
+	coord_result_free(&res);
+	return rc;
+}
+
+int remote_history(struct coordfs *fs, const char *path, struct coord_hist **hist, uint32_t *n,
+		   struct coord_stat *st)
+{
+	struct coord_req r;
+	struct coord_result res;
+	rq(&r, COORD_OP_HISTORY, path);
+	r.version = -1;
+	int rc = call(fs, &r, &res, NULL, 1);
+	if (rc == COORD_OK) {
+		if (st)
+			*st = res.rep.stat;
+		struct coord_hist *h = malloc((res.rep.nhist ? res.rep.nhist : 1) * sizeof(*h));
+		if (!h) {
+			rc = COORD_ENOMEM;
+		} else {
+			uint32_t k = 0;
+			for (uint32_t i = 0; i < res.rep.nhist; i++)
+				if (coord_hist_at(&res.rep, i, &h[k]) == COORD_OK)
+					k++;
+			*hist = h;
+			*n = k;
+		}
+	}
+	coord_result_free(&res);
+	return rc;
+}
+
+int remote_get_version(struct coordfs *fs, const char *path, int32_t version, void **data, size_t *len,
+		       struct coord_hist *h)
+{
+	struct coord_req r;
+	struct coord_result res;
+	rq(&r, COORD_OP_HISTORY, path);
+	r.version = version;
+	int rc = call(fs, &r, &res, NULL, 1);
+	if (rc == COORD_OK) {
+		if (h && coord_hist_at(&res.rep, 0, h))
+			memset(h, 0, sizeof(*h));
+		*len = res.rep.data.len;
+		char *d = malloc((size_t)res.rep.data.len + 1);
+		if (!d) {
+			rc = COORD_ENOMEM;
+		} else {
+			if (res.rep.data.len)
+				memcpy(d, res.rep.data.p, res.rep.data.len);
+			d[res.rep.data.len] = 0;
+			*data = d;
+		}
 	}
 	coord_result_free(&res);
 	return rc;

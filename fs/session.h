@@ -27,6 +27,8 @@ void session_stop(struct coordfs *fs);
 
 /* For .session: a few "key value" lines. Returns the text length written into buf. */
 size_t session_describe(struct coordfs *fs, char *buf, size_t size);
+/* "host:port" of the server the session is connected to ("" when not connected). */
+void session_server(struct coordfs *fs, char *buf, size_t size);
 /* The server's maxDataBytes, as negotiated. */
 uint32_t session_max_data(struct coordfs *fs);
 
@@ -52,6 +54,13 @@ int remote_sync(struct coordfs *fs, const char *path);
 int remote_exists_many(struct coordfs *fs, char **paths, size_t n, struct coord_stat *sts, int *errs,
 		       struct snap *s);
 int remote_admin(struct coordfs *fs, const char *word, char **text);
+/* The kept versions of path, oldest first, the current one last (none when the server keeps no
+ * history); *hist is malloc'd. st: the node's stat. */
+int remote_history(struct coordfs *fs, const char *path, struct coord_hist **hist, uint32_t *n,
+		   struct coord_stat *st);
+/* One kept version's data (malloc'd); COORD_ENONODE when the node or that version is gone. */
+int remote_get_version(struct coordfs *fs, const char *path, int32_t version, void **data, size_t *len,
+		       struct coord_hist *h);
 
 /* This thread's last remote_* error text, for logs. */
 const char *remote_last_error(void);

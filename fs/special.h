@@ -1,5 +1,6 @@
 /*
- * special.h: the special files at the mount root: .watch (pollfile.h), .session and .cluster.
+ * special.h: the special files at the mount root: .watch (pollfile.h), .session, .cluster, and the
+ * .history directory (history.h).
  *
  * They are not znodes (every name starting with '.' at the root is reserved by the path rules);
  * their nodeids have FS_SPECIAL_BIT set. readdir of the root lists them first, so `ls` hides them
@@ -14,7 +15,7 @@
 
 #include "fs.h"
 
-enum special_id { SPECIAL_WATCH = 1, SPECIAL_SESSION = 2, SPECIAL_CLUSTER = 3, SPECIAL_COUNT = 4 };
+enum special_id { SPECIAL_WATCH = 1, SPECIAL_SESSION = 2, SPECIAL_CLUSTER = 3, SPECIAL_HISTORY = 4, SPECIAL_COUNT = 5 };
 
 static inline int special_of(uint64_t ino)
 {

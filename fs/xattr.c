@@ -19,6 +19,7 @@
 #include "inode.h"
 #include "ops.h"
 #include "session.h"
+#include "history.h"
 #include "special.h"
 
 #define PREFIX "user.coord."
@@ -82,7 +83,7 @@ static void reply_value(fuse_req_t req, const char *v, size_t len, size_t size)
 void xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct coordfs *fs = fs_of(req);
-	if (special_of(ino) || strncmp(name, PREFIX, PREFIX_LEN) != 0) {
+	if ((ino & FS_SPECIAL_BIT) || strncmp(name, PREFIX, PREFIX_LEN) != 0) {
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
@@ -150,7 +151,7 @@ void xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 void xattr_list(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct coordfs *fs = fs_of(req);
-	if (special_of(ino)) {
+	if (ino & FS_SPECIAL_BIT) {
 		reply_value(req, "", 0, size);
 		return;
 	}
@@ -174,6 +175,10 @@ void xattr_list(fuse_req_t req, fuse_ino_t ino, size_t size)
 void xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags)
 {
 	struct coordfs *fs = fs_of(req);
+	if (history_owns(ino)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	if (special_of(ino) || strncmp(name, PREFIX, PREFIX_LEN) != 0) {
 		fuse_reply_err(req, ENOTSUP);
 		return;
@@ -215,7 +220,9 @@ void xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name, const char *val
 
 void xattr_remove(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	if (!special_of(ino) && !strncmp(name, PREFIX, PREFIX_LEN))
+	if (history_owns(ino))
+		fuse_reply_err(req, EROFS);
+	else if (!special_of(ino) && !strncmp(name, PREFIX, PREFIX_LEN))
 		fuse_reply_err(req, EPERM);
 	else
 		fuse_reply_err(req, ENOTSUP);

@@ -60,7 +60,7 @@ def test_special_files_hidden_from_ls_but_not_ls_a(server, mount):
     m = mount(server)
     m.sh("mkdir d")
     assert m.sh("ls").split() == ["d"]
-    assert m.sh("ls -a").split() == [".", "..", ".cluster", ".session", ".watch", "d"]
+    assert m.sh("ls -a").split() == [".", "..", ".cluster", ".history", ".session", ".watch", "d"]
 
 
 def test_mv_is_an_atomic_server_side_rename(server, mount):

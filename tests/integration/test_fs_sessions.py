@@ -51,8 +51,12 @@ def test_session_and_cluster_files(server, mount):
     assert s["state"] == "connected"
     assert s["server"] == server.hosts
     assert s["last_zxid"].startswith("0x")
-    c = m.sh("cat .cluster")
-    assert "Mode: standalone" in c and "Zxid: 0x" in c
+    c = m.sh("cat .cluster").splitlines()
+    assert c[0].split() == ["SERVER", "ID", "MODE", "ZXID", "LAG", "HEALTH"]
+    row = c[1].split()
+    assert row[0] == server.hosts and row[2] == "standalone" and row[3].startswith("0x")
+    assert row[5:] == ["up", "connected"]
+    assert c[2:] == ["connected %s" % server.hosts]
     assert m.sh("stat -c %s .session").strip() == "0"  # generated: its size is not known to stat
     p = m.sh("echo x > .session", check=False)
     assert p.returncode != 0
