@@ -346,6 +346,10 @@ RX_FN int rx_list(const char *dir, int fresh, struct rx_names *ns)
 		close(fd);
 		return e;
 	}
+	/* Drop the kernel's cached listing of the directory first: coordfs may let the kernel keep
+	 * a listing older than its own (see the README's known issues), and the queue recipes must
+	 * never miss an entry. The next read goes to the daemon. */
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 	DIR *d = fdopendir(fd);
 	if (!d) {
 		int e = errno;
@@ -991,10 +995,10 @@ RX_FN int rx_queue_wait_first(struct rx_queue *q, struct rx_signals *s, int nonb
 		for (i = 0; i < ns.n && strcmp(ns.v[i], q->own); i++)
 			;
 		if (i == ns.n) {
-			/* Our entry is gone (the session expired, or someone removed it): queue again. */
+			/* Our entry is gone (the session expired, or someone removed it): queue again,
+			 * at the back. Delete it in case the listing was wrong and it is still there. */
 			rx_names_free(&ns);
-			rx_guard_say(&q->g, "-node", NULL);
-			q->own[0] = 0;
+			rx_queue_leave(q);
 			continue;
 		}
 		if (i == 0) {
