@@ -157,6 +157,28 @@ def test_lock_expiry_while_the_command_runs_signals_it_and_exits_75(make_ensembl
     assert int(ev[1][2]) > int(ev[0][2])  # B's fencing token beats the stalled holder's
 
 
+def test_lock_is_kept_across_a_failover_of_the_member_the_mount_uses(make_ensemble, mount, tmp_path, tools):
+    ens = make_ensemble(3)
+    m = mount(ens, session_timeout=4)
+    log = tmp_path / "log"
+    fifo = tmp_path / "go"
+    os.mkfifo(fifo)
+    err = tmp_path / "a.err"
+    a = spawn(tools, [tool("coord-lock"), m.p("locks/job"), "-c",
+                      "trap 'echo TERM >> %s' TERM; echo in >> %s; read x < %s; echo out >> %s"
+                      % (log, log, fifo, log)], log=err)
+    wait_until(lambda: lines(log), 15, what="the lock")
+    connected = session_of(m)["server"]
+    next(s for s in ens.members if s.hosts == connected).kill()
+    wait_until(lambda: session_of(m)["server"] != connected and session_of(m)["state"] == "connected", 15,
+               what="the mount to move to another member")
+    with open(fifo, "w") as f:
+        f.write("go\n")
+    assert wait_exit(a, 15, "the holder") == 0, err.read_text()
+    assert lines(log) == ["in", "out"]  # never told to stop: the session lived on
+    assert ls(ens.hosts, "/locks/job") == []
+
+
 def test_lock_nonblock_wait_exit_codes_and_a_killed_coord_lock(make_ensemble, mount, tmp_path, tools):
     ens = make_ensemble(3)
     m = mount(ens, "m1")
