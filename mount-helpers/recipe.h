@@ -346,9 +346,10 @@ RX_FN int rx_list(const char *dir, int fresh, struct rx_names *ns)
 		close(fd);
 		return e;
 	}
-	/* Drop the kernel's cached listing of the directory first: coordfs may let the kernel keep
-	 * a listing older than its own (see the README's known issues), and the queue recipes must
-	 * never miss an entry. The next read goes to the daemon. */
+	/* Drop the kernel's cached listing of the directory first, so the read goes to the daemon.
+	 * coordfs (fs/ops.c op_opendir) lets the kernel keep a listing that a readdir filled from a
+	 * handle opened before the last change, and later opens keep it (keep_cache): the kernel
+	 * can then miss entries indefinitely, and a queue recipe must never miss one. */
 	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 	DIR *d = fdopendir(fd);
 	if (!d) {
@@ -744,14 +745,20 @@ RX_FN void rx_guard_start(struct rx_guard *g)
 			dup2(null, 1);
 			dup2(null, 2);
 		}
-		long max = sysconf(_SC_OPEN_MAX);
-		for (int fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
-			if (fd != p[0])
+		int rfd = p[0];
+		if (rfd != 3) {
+			dup2(rfd, 3);
+			rfd = 3;
+		}
+		if (close_range(4, ~0U, 0)) {
+			long max = sysconf(_SC_OPEN_MAX);
+			for (int fd = 4; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
 				close(fd);
+		}
 		if (chdir("/")) {
 			/* nothing to do: the guard only unlinks absolute paths */
 		}
-		rx_guard_main(p[0]);
+		rx_guard_main(rfd);
 	}
 	close(p[0]);
 	g->fd = p[1];
