@@ -338,14 +338,21 @@ RX_FN int rx_list(const char *dir, int fresh, struct rx_names *ns)
 {
 	ns->v = NULL;
 	ns->n = 0;
+	/* Sync first, on a descriptor of its own: a directory's open takes the list it will read. */
+	if (fresh) {
+		int sfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (sfd < 0)
+			return errno;
+		if (fsync(sfd)) {
+			int e = errno;
+			close(sfd);
+			return e;
+		}
+		close(sfd);
+	}
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return errno;
-	if (fresh && fsync(fd)) {
-		int e = errno;
-		close(fd);
-		return e;
-	}
 	/* Drop the kernel's cached listing of the directory first, so the read goes to the daemon.
 	 * coordfs (fs/ops.c op_opendir) lets the kernel keep a listing that a readdir filled from a
 	 * handle opened before the last change, and later opens keep it (keep_cache): the kernel
@@ -987,11 +994,15 @@ RX_FN int rx_queue_own_gone(struct rx_queue *q, const struct rx_event *ev)
 RX_FN int rx_queue_wait_first(struct rx_queue *q, struct rx_signals *s, int nonblock, int64_t deadline,
 			      int *sig, int *err)
 {
+	int unseen = 0; /* entries made that the very next listing did not show */
 	for (;;) {
-		int rc;
-		if (!q->own[0] && (rc = rx_queue_enter(q))) {
-			*err = rc;
-			return RX_Q_GONE;
+		int rc, entered = 0;
+		if (!q->own[0]) {
+			if ((rc = rx_queue_enter(q))) {
+				*err = rc;
+				return RX_Q_GONE;
+			}
+			entered = 1;
 		}
 		struct rx_names ns;
 		if ((rc = rx_queue_list(q, &ns))) {
@@ -1005,6 +1016,9 @@ RX_FN int rx_queue_wait_first(struct rx_queue *q, struct rx_signals *s, int nonb
 			/* Our entry is gone (the session expired, or someone removed it): queue again,
 			 * at the back. Delete it in case the listing was wrong and it is still there. */
 			rx_names_free(&ns);
+			if (entered && ++unseen >= 5)
+				rx_die(RX_EX_SETUP, "the listing of %s keeps missing the entry just made (%s): the "
+						    "mount does not read its own writes", q->m.fpath, q->own);
 			rx_queue_leave(q);
 			continue;
 		}
@@ -1108,7 +1122,7 @@ RX_FN int rx_queue_hold(struct rx_queue *q, struct rx_signals *s, struct rx_chil
 				       (long long)kill_after_ms);
 				rx_child_signal(c, SIGKILL);
 				kill_at = -1;
-			} else if (!lost && cut_since >= 0) {
+			} else if (!lost && cut_since >= 0 && rx_now_ms() >= cut_since + q->presume_ms) {
 				snprintf(why, whylen, "the mount has been cut off from the ensemble for %lld ms (a "
 						      "quarter of the session timeout): the session may expire",
 					 (long long)q->presume_ms);

@@ -205,6 +205,30 @@ def test_coord_up_from_a_fresh_clone_runs_once_repairs_and_down_leaves_nothing(c
     assert not list(cu.state.glob("*/coordd.pid")) and not (cu.state / "coordfs.pid").exists()
 
 
+def test_coord_up_started_twice_at_once_starts_one_ensemble(clone, tmp_path):
+    if not (clone / "build" / "bin" / "coordd").exists():
+        pytest.skip("needs the copy built by the test before")
+    cu = CoordUp(clone, tmp_path / "state", tmp_path / "coord", free_run(), free_run())
+    argv = [str(cu.bin), "--state", str(cu.state), "--port", str(cu.port), "--peer-port", str(cu.peer_port),
+            str(cu.mnt)]
+    runs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=cu.env,
+                             stdin=subprocess.DEVNULL) for _ in range(2)]
+    try:
+        outs = [r.communicate(timeout=120)[0] for r in runs]
+        assert [r.returncode for r in runs] == [0, 0], outs
+        assert len(processes_mentioning(str(cu.state / "m"))) == 3  # one ensemble
+        assert len([l for l in open("/proc/mounts") if " %s " % cu.mnt in l]) == 1
+        assert sum("already running" in o for o in outs) == 1
+    finally:
+        for r in runs:
+            if r.poll() is None:
+                r.kill()
+                r.wait()
+        down = cu.run("--down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert processes_mentioning(str(cu.state)) == [] and not mounted(cu.mnt)
+
+
 def test_coord_up_refuses_a_busy_port_and_a_bad_option(clone, tmp_path):
     if not (clone / "build" / "bin" / "coordd").exists():
         pytest.skip("needs the copy built by the test before")
