@@ -160,8 +160,12 @@ static int parse_args(int argc, char **argv)
 
 struct lat {
 	uint32_t *v; /* microseconds */
+	uint32_t *at; /* with BENCH_TIMELINE: completion time, microseconds since the phase start */
 	size_t n, cap;
 };
+
+static uint64_t phase_start;
+static const char *timeline; /* BENCH_TIMELINE=FILE: write "done_us latency_us" per request */
 
 static void lat_add(struct lat *l, uint64_t ns)
 {
@@ -171,10 +175,35 @@ static void lat_add(struct lat *l, uint64_t ns)
 		if (!v)
 			return;
 		l->v = v;
+		if (timeline) {
+			uint32_t *at = realloc(l->at, cap * sizeof(*at));
+			if (!at)
+				return;
+			l->at = at;
+		}
 		l->cap = cap;
 	}
 	uint64_t us = ns / 1000;
+	if (timeline) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		uint64_t t = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		l->at[l->n] = (uint32_t)((t - phase_start) / 1000);
+	}
 	l->v[l->n++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+}
+
+/* Append l's samples to the timeline file (before lat_pct sorts them). */
+static void timeline_dump(const struct lat *l)
+{
+	if (!timeline || !l->at)
+		return;
+	FILE *f = fopen(timeline, "a");
+	if (!f)
+		return;
+	for (size_t i = 0; i < l->n; i++)
+		fprintf(f, "%u %u\n", l->at[i], l->v[i]);
+	fclose(f);
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -262,6 +291,7 @@ static int run_sync(int kind)
 	unsigned long long errors = 0, i = 0;
 	char path[1024];
 	uint64_t t0 = now_ns(), end = t0 + (uint64_t)(o.seconds * 1e9), t = t0;
+	phase_start = t0;
 	while (t < end && (o.count <= 0 || (long)i < o.count)) {
 		if (kind == 'c')
 			snprintf(path, sizeof(path), "%s/n%llu", o.prefix, i);
@@ -279,6 +309,7 @@ static int run_sync(int kind)
 		i++;
 	}
 	double secs = (t - t0) / 1e9, p50, p99;
+	timeline_dump(&l);
 	lat_pct(&l, &p50, &p99);
 	report(l.n / secs, p50, p99, l.n, errors, secs);
 	be->close(c);
@@ -305,7 +336,7 @@ struct op {
 
 static struct worker workers[MAX_CONNS];
 static int kind_async; /* 'c' create, 's' set, 'g' get, 'l' load */
-static uint64_t phase_start, phase_end;
+static uint64_t phase_end;
 static atomic_long next_seq;
 
 void bench_complete(void *tag, int ok)
@@ -411,6 +442,7 @@ static int run_async(int kind)
 	uint64_t last = phase_start;
 	for (int i = 0; i < o.conns; i++) {
 		struct worker *w = &workers[i];
+		timeline_dump(&w->l);
 		errors += w->errors + w->submit_errors;
 		if (w->last_done > last)
 			last = w->last_done;
@@ -706,6 +738,7 @@ static int run_wait(void)
 int bench_main(const struct backend *backend, int argc, char **argv)
 {
 	be = backend;
+	timeline = getenv("BENCH_TIMELINE");
 	if (parse_args(argc, argv)) {
 		usage(stderr, argv[0]);
 		return 2;
