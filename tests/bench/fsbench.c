@@ -114,6 +114,10 @@ static int do_echo(void)
 {
 	char path[4096];
 	struct lat l = {0};
+	if (mkdir(dir, 0755) && errno != EEXIST) {
+		fprintf(stderr, "fsbench: cannot create %s: %s\n", dir, strerror(errno));
+		return 1;
+	}
 	unsigned long long errors = 0, i = 0;
 	uint64_t t0 = now_ns(), end = t0 + (uint64_t)(seconds * 1e9), t = t0;
 	while (t < end) {
