@@ -1163,15 +1163,13 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	h->kids = kids;
 	fi->fh = (uint64_t)(uintptr_t)h;
+	/* The kernel keeps no listing of its own (no cache_readdir): every open's readdir is
+	 * answered from its handle (the daemon's cached names, kept coherent by events). A kernel
+	 * listing would be filled by whichever handle reads first after an invalidation, possibly one
+	 * opened before the change, and later opens would keep reading it. */
+	fi->cache_readdir = 0;
+	fi->keep_cache = 0;
 	pthread_rwlock_rdlock(&fs->reply_lock);
-	pthread_mutex_lock(&fs->mu);
-	in = inode_get(fs->it, ino);
-	struct names *cur = in ? cache_kids(fs, in) : NULL;
-	int current = cur == kids && !inval_pending(fs, in);
-	pthread_mutex_unlock(&fs->mu);
-	names_unref(cur);
-	fi->cache_readdir = current;
-	fi->keep_cache = current;
 	if (fuse_reply_open(req, fi) != 0)
 		handle_free(fs, h);
 	pthread_rwlock_unlock(&fs->reply_lock);

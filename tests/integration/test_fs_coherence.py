@@ -202,3 +202,27 @@ def test_an_open_reader_keeps_its_version_while_new_opens_see_the_change(server,
         assert m1.sh("cat f") == "n" * 20000
     finally:
         w.close()
+
+
+def test_a_listing_read_through_an_old_handle_is_not_kept_for_later_opens(server, mount):
+    """A directory handle opened before a change and read after it must not leave its (old)
+    listing in the kernel for later opens (reported by the queue recipes)."""
+    m1 = mount(server)
+    m2 = mount(server, name="other")
+    m1.sh("mkdir q && echo 1 > q/a && ls q")
+    fd = os.open(m1.p("q"), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        m2.sh("echo 2 > q/b")
+        coordtest.wait_until(lambda: sorted(os.listdir(m1.p("q"))) == ["a", "b"], 10, what="the change to show")
+        m2.sh("echo 3 > q/c")
+        # m1 heard of it (the kernel forgot q's attributes and listing) without listing q again
+        coordtest.wait_until(lambda: os.stat(m1.p("q")).st_nlink == 5, 10, what="the second change")
+        # the old handle reads from the start: it may see its own (old) listing...
+        os.lseek(fd, 0, os.SEEK_SET)
+        old = sorted(n for n in os.listdir(fd))
+        assert old in (["a"], ["a", "b"], ["a", "b", "c"])
+    finally:
+        os.close(fd)
+    # ...but a new open sees the directory as it is
+    for _ in range(3):
+        assert sorted(os.listdir(m1.p("q"))) == ["a", "b", "c"]
