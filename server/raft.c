@@ -897,11 +897,12 @@ void raft_peer_lost(struct raft *r, int id)
 {
 	if (r->role == RAFT_FOLLOWER && id != RAFT_NONE && id == r->leader && r->voter) {
 		/* Our leader's connection dropped: no need to wait out a timeout to know it. Every
-		 * follower saw the same drop, so each waits a short random while (up to a heartbeat
-		 * period) before asking: the first to ask usually gets every vote, no split. */
+		 * follower saw the same drop, so each waits a short random while (a few ticks, at most a
+		 * heartbeat period) before asking: the first to ask usually gets every vote, no split. */
 		r->leader = RAFT_NONE;
 		r->election_elapsed = 0;
-		r->randomized = 1 + (int)(rnd(r) % (uint64_t)(r->cfg.heartbeat_ticks + 1));
+		int spread = r->cfg.heartbeat_ticks + 1 < 5 ? r->cfg.heartbeat_ticks + 1 : 5;
+		r->randomized = 1 + (int)(rnd(r) % (uint64_t)spread);
 	}
 }
 
@@ -1051,8 +1052,11 @@ int raft_load(struct raft *r, uint64_t term, uint8_t type, const void *data, siz
 	if (err)
 		return err;
 	r->stable = raft_last_index(r);
-	/* The persisted commit index says how much of the durable log may be applied at once. */
+	/* The persisted commit index says how much of the durable log may be applied at once; the
+	 * sole voter of an ensemble of one committed everything it made durable. */
 	uint64_t c = r->hard_commit < r->stable ? r->hard_commit : r->stable;
+	if (r->voter && nvoters(r) == 1)
+		c = r->stable;
 	if (c > r->commit)
 		r->commit = c;
 	return COORD_OK;

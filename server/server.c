@@ -1377,6 +1377,8 @@ int server_open(const struct coord_config *cfg, struct server **out, char *err, 
 	}
 	if (!s->standalone && (rc = peers_open(&s->peers, s->zctx, &s->cfg, err, errlen)))
 		goto fail;
+	if (s->standalone)
+		process_ready(s); /* apply the whole durable log before the first client can read */
 	if ((rc = bind_client_port(s, err, errlen)))
 		goto fail;
 	s->leader_seen = -1;
