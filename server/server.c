@@ -303,6 +303,23 @@ static void flush_ops(struct server *s, struct client *c)
 
 /* ---- handing writes to the leader ---- */
 
+/* Is the write (session, xid) in the log but not yet applied? (Only asked while the disk refuses.) */
+static int in_unapplied_log(struct server *s, uint64_t session, uint64_t xid)
+{
+	for (uint64_t i = s->st.last_zxid + 1; i && i <= raft_last_index(s->raft); i++) {
+		const struct raft_entry *e = raft_entry(s->raft, i);
+		struct txn t;
+		struct coord_req hdr;
+		if (!e || e->type != RAFT_ENTRY_NORMAL || txn_decode(e->data, e->len, &t) || t.type != TXN_REQUEST ||
+		    t.session_id != session)
+			continue;
+		req_header(t.req.p, t.req.len, &hdr);
+		if (hdr.xid == xid)
+			return 1;
+	}
+	return 0;
+}
+
 /* Leader: turn a write of `session` into a txn and propose it. On a refusal, *reply gets the
  * error frame for the client and the function returns the error. */
 static int prep_and_propose(struct server *s, uint64_t session, const void *frame, size_t len, struct buf *reply)
@@ -317,7 +334,13 @@ static int prep_and_propose(struct server *s, uint64_t session, const void *fram
 	}
 	struct buf txn;
 	buf_init(&txn);
-	if (s->disk_error) {
+	if (s->disk_error && in_unapplied_log(s, session, req.xid)) {
+		/* A resend of a write already in our log: refusing it now would be an ambiguous
+		 * answer (the first copy may still commit). Its reply comes when that copy applies. */
+		buf_free(&txn);
+		coord_req_clear(&req);
+		return COORD_OK;
+	} else if (s->disk_error) {
 		err = s->disk_error;
 		snprintf(why, sizeof(why), "the leader cannot write its log (%s); writes are refused until it can",
 			 coord_strerror(err));
