@@ -26,6 +26,8 @@
 #define COORD_MAX_MULTI 1024       /* sub-operations in one multi */
 #define COORD_MAX_LIST 10000       /* names in one list page */
 #define COORD_PASSWD_LEN 16
+/* An authenticated principal (the name given to a client key), at most this many bytes. */
+#define COORD_PRINCIPAL_MAX 64
 
 enum coord_op {
 	COORD_OP_CONNECT = 1,   /* open or resume a session; always the first message of a connection */

@@ -47,12 +47,15 @@ int peer_encode_forward(struct buf *b, uint8_t kind, uint64_t session, const voi
 	return done(b);
 }
 
-int peer_encode_new_session(struct buf *b, uint64_t session, const uint8_t passwd[16], uint32_t timeout_ms)
+int peer_encode_new_session(struct buf *b, uint64_t session, const uint8_t passwd[16], uint32_t timeout_ms,
+			    const char *principal)
 {
 	header(b, PEER_NEW_SESSION);
 	buf_u64(b, session);
 	buf_put(b, passwd, 16);
 	buf_u32(b, timeout_ms);
+	if (principal && principal[0])
+		buf_bytes(b, principal, strlen(principal));
 	return done(b);
 }
 
@@ -135,6 +138,12 @@ int peer_decode(const void *frame, size_t len, struct peer_msg *m, char *err, si
 		m->session = rd_u64(&r);
 		rd_raw(&r, m->passwd, 16);
 		m->timeout_ms = rd_u32(&r);
+		if (rd_left(&r)) {
+			struct slice pr = rd_bytes(&r, COORD_PRINCIPAL_MAX);
+			if (r.bad || pr.len == 0 || memchr(pr.p, 0, pr.len))
+				return bad(m, err, errlen, "bad principal in a new session");
+			memcpy(m->principal, pr.p, pr.len);
+		}
 		break;
 	case PEER_TOUCH:
 		m->ntouch = rd_u32(&r);

@@ -6,7 +6,7 @@
  *   PEER_RAFT:          u8 type | u32 from | u32 to | u64 term | u64 index | u64 log_term |
  *                       u64 commit | u64 ctx | u8 reject | u32 n | n x (u64 term | u8 type | bytes data)
  *   PEER_FORWARD:       u64 session | bytes request frame          (a client's write, to the leader)
- *   PEER_NEW_SESSION:   u64 session | 16 passwd | u32 timeout_ms   (a CONNECT, to the leader)
+ *   PEER_NEW_SESSION:   u64 session | 16 passwd | u32 timeout_ms [| bytes principal]   (a CONNECT, to the leader)
  *   PEER_REFUSED:       u64 session | bytes reply frame            (the leader refused a forwarded write)
  *   PEER_TOUCH:         u32 n | n x u64 session                    (sessions heard from, to the leader)
  *   PEER_SNAP_CHUNK:    u64 index | u64 term | u64 offset | u64 total | bytes chunk
@@ -21,6 +21,7 @@
 
 #include "buf.h"
 #include "raft.h"
+#include "wire.h"
 
 #define PEER_WIRE_VERSION 1
 #define PEER_MAX_ENTRIES 4096
@@ -43,6 +44,7 @@ struct peer_msg {
 	struct slice frame;               /* FORWARD: request; REFUSED: reply */
 	uint8_t passwd[16];
 	uint32_t timeout_ms;
+	char principal[COORD_PRINCIPAL_MAX + 1]; /* NEW_SESSION: "" when anonymous */
 	uint32_t ntouch;                  /* TOUCH */
 	const uint8_t *touch;             /* ntouch x u64, little-endian, in the frame */
 	uint64_t index, term, offset, total; /* SNAP_CHUNK */
@@ -51,7 +53,8 @@ struct peer_msg {
 
 int peer_encode_raft(struct buf *b, const struct raft_msg *m);
 int peer_encode_forward(struct buf *b, uint8_t kind, uint64_t session, const void *frame, size_t len);
-int peer_encode_new_session(struct buf *b, uint64_t session, const uint8_t passwd[16], uint32_t timeout_ms);
+int peer_encode_new_session(struct buf *b, uint64_t session, const uint8_t passwd[16], uint32_t timeout_ms,
+			    const char *principal);
 int peer_encode_touch(struct buf *b, const uint64_t *sessions, uint32_t n);
 int peer_encode_chunk(struct buf *b, uint64_t index, uint64_t term, uint64_t offset, uint64_t total,
 		      const void *chunk, size_t len);

@@ -116,12 +116,16 @@ int prep_new_session(const struct prep_limits *lim, uint32_t requested_ms, uint6
 }
 
 int prep_create_session(const struct prep_limits *lim, uint64_t session, const uint8_t passwd[COORD_PASSWD_LEN],
-			uint32_t timeout_ms, struct buf *out)
+			uint32_t timeout_ms, const char *principal, struct buf *out)
 {
 	(void)lim;
 	struct txn t = {.type = TXN_CREATE_SESSION, .time_ms = prep_now_ms(), .session_id = session,
 			.timeout_ms = timeout_ms};
 	memcpy(t.passwd, passwd, COORD_PASSWD_LEN);
+	if (principal && strlen(principal) > COORD_PRINCIPAL_MAX)
+		return COORD_EBADARG;
+	if (principal)
+		memcpy(t.principal, principal, strlen(principal) + 1);
 	return txn_encode(out, &t);
 }
 

@@ -29,7 +29,7 @@ int prep_new_session(const struct prep_limits *lim, uint32_t requested_ms, uint6
 		     uint8_t passwd[COORD_PASSWD_LEN], uint32_t *timeout_ms);
 /* The leader's txn creating that session. */
 int prep_create_session(const struct prep_limits *lim, uint64_t session, const uint8_t passwd[COORD_PASSWD_LEN],
-			uint32_t timeout_ms, struct buf *out);
+			uint32_t timeout_ms, const char *principal, struct buf *out);
 /* The leader's decision that a session expired. */
 int prep_expire_session(uint64_t session, struct buf *out);
 /* Wall-clock milliseconds since the epoch (only ever read here, never in apply). */

@@ -457,7 +457,7 @@ static void submit_new_session(struct server *s, struct pending_connect *pc)
 	if (leader == s->cfg.my_id || s->standalone) {
 		struct buf txn;
 		buf_init(&txn);
-		if (prep_create_session(&s->lim, pc->session, pc->passwd, pc->timeout_ms, &txn) == COORD_OK &&
+		if (prep_create_session(&s->lim, pc->session, pc->passwd, pc->timeout_ms, pc->principal, &txn) == COORD_OK &&
 		    raft_propose(s->raft, RAFT_ENTRY_NORMAL, txn.p, txn.len, NULL) == COORD_OK)
 			s->stats.txns_logged++;
 		else
@@ -467,7 +467,7 @@ static void submit_new_session(struct server *s, struct pending_connect *pc)
 	}
 	struct buf b;
 	buf_init(&b);
-	peer_encode_new_session(&b, pc->session, pc->passwd, pc->timeout_ms);
+	peer_encode_new_session(&b, pc->session, pc->passwd, pc->timeout_ms, pc->principal);
 	peers_send(&s->peers, leader, b.p, b.len);
 	buf_free(&b);
 }
@@ -559,7 +559,8 @@ static void connect_reply(struct server *s, const void *route, size_t rlen, uint
 	buf_free(&b);
 }
 
-static void new_session(struct server *s, const void *route, size_t rlen, const struct coord_req *req, int64_t now)
+static void new_session(struct server *s, const void *route, size_t rlen, const struct coord_req *req,
+			const char *principal, int64_t now)
 {
 	if (s->nconnects == s->cconnects) {
 		size_t c = s->cconnects ? s->cconnects * 2 : 16;
@@ -577,6 +578,7 @@ static void new_session(struct server *s, const void *route, size_t rlen, const 
 		send_error(s, route, rlen, req, COORD_EIO, "cannot draw a session id");
 		return;
 	}
+	snprintf(pc->principal, sizeof(pc->principal), "%s", principal);
 	pc->xid = req->xid;
 	pc->route_len = (uint8_t)(rlen <= CLIENT_ROUTE_MAX ? rlen : 0);
 	memcpy(pc->route, route, pc->route_len);
@@ -585,11 +587,12 @@ static void new_session(struct server *s, const void *route, size_t rlen, const 
 	submit_new_session(s, pc);
 }
 
-static void handle_connect(struct server *s, const void *route, size_t rlen, const struct coord_req *req, int64_t now)
+static void handle_connect(struct server *s, const void *route, size_t rlen, const struct coord_req *req,
+			   const char *principal, int64_t now)
 {
 	char msg[200];
 	if (!req->session_id) {
-		new_session(s, route, rlen, req, now);
+		new_session(s, route, rlen, req, principal, now);
 		return;
 	}
 	const struct session *se = sessions_find(&s->st.sessions, req->session_id);
@@ -598,6 +601,14 @@ static void handle_connect(struct server *s, const void *route, size_t rlen, con
 		snprintf(msg, sizeof(msg), "session 0x%016" PRIx64 " has expired or is unknown; open a new one",
 			 req->session_id);
 		send_error(s, route, rlen, req, COORD_ESESSIONEXPIRED, msg);
+		return;
+	}
+	if (strcmp(se->principal, principal) != 0) {
+		/* A session is bound to the key that opened it: its password alone does not move it. */
+		LOG_WARN("refused to resume session 0x%016" PRIx64 " of principal '%s' for principal '%s'",
+			 req->session_id, se->principal, principal);
+		snprintf(msg, sizeof(msg), "session 0x%016" PRIx64 " belongs to another principal", req->session_id);
+		send_error(s, route, rlen, req, COORD_ENOAUTH, msg);
 		return;
 	}
 	if (req->last_zxid > s->st.last_zxid) {
@@ -652,7 +663,8 @@ static void handle_admin(struct server *s, const void *route, size_t rlen, const
 	buf_free(&b);
 }
 
-static void handle_client(struct server *s, const uint8_t *route, size_t rlen, const uint8_t *frame, size_t len)
+static void handle_client(struct server *s, const uint8_t *route, size_t rlen, const uint8_t *frame, size_t len,
+			  const char *principal)
 {
 	int64_t now = mono_ns();
 	s->stats.received++;
@@ -668,7 +680,7 @@ static void handle_client(struct server *s, const uint8_t *route, size_t rlen, c
 	if (req.op == COORD_OP_ADMIN) {
 		handle_admin(s, route, rlen, &req);
 	} else if (req.op == COORD_OP_CONNECT) {
-		handle_connect(s, route, rlen, &req, now);
+		handle_connect(s, route, rlen, &req, principal, now);
 	} else {
 		struct client *c = clients_by_route(&s->cl, route, rlen);
 		if (!c) {
@@ -741,7 +753,7 @@ static void handle_peer(struct server *s, int from, const uint8_t *frame, size_t
 		if (is_leader(s)) {
 			struct buf txn;
 			buf_init(&txn);
-			if (prep_create_session(&s->lim, m.session, m.passwd, m.timeout_ms, &txn) == COORD_OK &&
+			if (prep_create_session(&s->lim, m.session, m.passwd, m.timeout_ms, m.principal, &txn) == COORD_OK &&
 			    raft_propose(s->raft, RAFT_ENTRY_NORMAL, txn.p, txn.len, NULL) == COORD_OK)
 				s->stats.txns_logged++;
 			buf_free(&txn);
@@ -1433,9 +1445,12 @@ static void drain_clients(struct server *s)
 			extra = zmq_msg_recv(&junk, s->sock, 0) >= 0 && zmq_msg_more(&junk);
 			zmq_msg_close(&junk);
 		}
-		if (ok)
+		if (ok) {
+			/* The ZAP handler's answer for this connection (CURVE); NULL without authentication. */
+			const char *principal = zmq_msg_gets(&body, "User-Id");
 			handle_client(s, zmq_msg_data(&route), zmq_msg_size(&route), multi ? (const uint8_t *)"" : zmq_msg_data(&body),
-				      multi ? 0 : zmq_msg_size(&body));
+				      multi ? 0 : zmq_msg_size(&body), principal ? principal : "");
+		}
 		zmq_msg_close(&body);
 		zmq_msg_close(&route);
 	}

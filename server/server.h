@@ -40,6 +40,7 @@ struct pending_connect {
 	uint64_t session;
 	uint8_t passwd[COORD_PASSWD_LEN];
 	uint32_t timeout_ms;
+	char principal[COORD_PRINCIPAL_MAX + 1]; /* the connection's authenticated name, "" if none */
 	uint64_t xid;
 	uint8_t route[CLIENT_ROUTE_MAX];
 	uint8_t route_len;

@@ -4,6 +4,7 @@
  */
 #include "sessions.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,7 +76,8 @@ static int grow(struct sessions *t)
 	return COORD_OK;
 }
 
-struct session *sessions_add(struct sessions *t, uint64_t id, const uint8_t *passwd, uint32_t timeout_ms)
+struct session *sessions_add(struct sessions *t, uint64_t id, const uint8_t *passwd, uint32_t timeout_ms,
+			     const char *principal)
 {
 	if (t->count >= t->nbuckets && grow(t))
 		return NULL;
@@ -85,6 +87,8 @@ struct session *sessions_add(struct sessions *t, uint64_t id, const uint8_t *pas
 	se->id = id;
 	memcpy(se->passwd, passwd, COORD_PASSWD_LEN);
 	se->timeout_ms = timeout_ms;
+	if (principal)
+		snprintf(se->principal, sizeof(se->principal), "%s", principal);
 	size_t k = bucket(t, id);
 	se->next = t->buckets[k];
 	t->buckets[k] = se;

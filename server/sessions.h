@@ -26,6 +26,7 @@ struct session {
 	uint64_t id;
 	uint8_t passwd[COORD_PASSWD_LEN];
 	uint32_t timeout_ms;
+	char principal[COORD_PRINCIPAL_MAX + 1]; /* authenticated name; "" when anonymous */
 	struct znode **eph;           /* this session's ephemeral nodes, creation order */
 	uint32_t neph, ceph;
 	uint64_t last_xid;            /* highest xid applied */
@@ -42,8 +43,10 @@ struct sessions {
 int sessions_init(struct sessions *t);
 void sessions_free(struct sessions *t);
 struct session *sessions_find(const struct sessions *t, uint64_t id);
-/* A new session (id must be unused); NULL on ENOMEM. */
-struct session *sessions_add(struct sessions *t, uint64_t id, const uint8_t *passwd, uint32_t timeout_ms);
+/* A new session (id must be unused) of principal (NULL or "" = anonymous; longer than
+ * COORD_PRINCIPAL_MAX is cut); NULL on ENOMEM. */
+struct session *sessions_add(struct sessions *t, uint64_t id, const uint8_t *passwd, uint32_t timeout_ms,
+			     const char *principal);
 /* Unlink and free (its ephemeral nodes must be gone already). */
 void sessions_remove(struct sessions *t, struct session *se);
 void sessions_each(const struct sessions *t, void (*cb)(void *arg, struct session *se), void *arg);

@@ -255,7 +255,7 @@ void state_apply(struct state *s, uint64_t zxid, const struct txn *t, struct app
 		if (sessions_find(&s->sessions, t->session_id)) {
 			out->err = COORD_ENODEEXISTS; /* the leader drew an id in use: the client retries */
 		} else {
-			if (!sessions_add(&s->sessions, t->session_id, t->passwd, t->timeout_ms))
+			if (!sessions_add(&s->sessions, t->session_id, t->passwd, t->timeout_ms, t->principal))
 				ops_oom();
 			out->created_session = t->session_id;
 		}
@@ -445,6 +445,8 @@ static void save_session(void *arg, struct session *se)
 		buf_u64(&sv->b, se->cache[i].xid);
 		buf_bytes(&sv->b, se->cache[i].frame, se->cache[i].len);
 	}
+	if (se->principal[0])
+		buf_bytes(&sv->b, se->principal, strlen(se->principal));
 	sv->err = sv->b.oom ? COORD_ENOMEM : sv->put(sv->arg, sv->b.p, sv->b.len);
 }
 
@@ -551,7 +553,7 @@ static int load_session(struct state *s, struct rd *r)
 	uint32_t ncache = rd_u32(r);
 	if (r->bad || ncache > SESSION_MAX_CACHED_REPLIES || sessions_find(&s->sessions, id))
 		return COORD_EPROTO;
-	struct session *se = sessions_add(&s->sessions, id, passwd, timeout);
+	struct session *se = sessions_add(&s->sessions, id, passwd, timeout, NULL);
 	if (!se)
 		return COORD_ENOMEM;
 	se->last_xid = last_xid;
@@ -562,6 +564,13 @@ static int load_session(struct state *s, struct rd *r)
 			return COORD_EPROTO;
 		if (session_cache_put(se, xid, f.p, f.len))
 			return COORD_ENOMEM;
+	}
+	if (rd_left(r)) { /* the principal; absent for an anonymous session */
+		struct slice pr = rd_bytes(r, COORD_PRINCIPAL_MAX);
+		if (r->bad || pr.len == 0 || memchr(pr.p, 0, pr.len))
+			return COORD_EPROTO;
+		memcpy(se->principal, pr.p, pr.len);
+		se->principal[pr.len] = 0;
 	}
 	return rd_left(r) ? COORD_EPROTO : COORD_OK;
 }

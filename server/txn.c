@@ -17,6 +17,8 @@ int txn_encode(struct buf *b, const struct txn *t)
 	case TXN_CREATE_SESSION:
 		buf_put(b, t->passwd, COORD_PASSWD_LEN);
 		buf_u32(b, t->timeout_ms);
+		if (t->principal[0])
+			buf_bytes(b, t->principal, strlen(t->principal));
 		break;
 	case TXN_CLOSE_SESSION:
 		buf_u8(b, t->reason);
@@ -45,6 +47,12 @@ int txn_decode(const void *p, size_t len, struct txn *t)
 	case TXN_CREATE_SESSION:
 		rd_raw(&r, t->passwd, COORD_PASSWD_LEN);
 		t->timeout_ms = rd_u32(&r);
+		if (rd_left(&r)) {
+			struct slice pr = rd_bytes(&r, COORD_PRINCIPAL_MAX);
+			if (r.bad || pr.len == 0 || memchr(pr.p, 0, pr.len))
+				return COORD_EPROTO;
+			memcpy(t->principal, pr.p, pr.len);
+		}
 		break;
 	case TXN_CLOSE_SESSION:
 		t->reason = rd_u8(&r);

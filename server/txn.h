@@ -8,7 +8,7 @@
  *
  * Encoding: u8 type | u64 term | i64 time_ms | u64 session_id | body by type:
  *   TXN_NOOP: empty               TXN_REQUEST: bytes request frame
- *   TXN_CREATE_SESSION: 16 bytes passwd | u32 timeout_ms
+ *   TXN_CREATE_SESSION: 16 bytes passwd | u32 timeout_ms [| bytes principal] (absent = anonymous)
  *   TXN_CLOSE_SESSION: u8 reason (TXN_CLOSE_EXPIRED)
  */
 #ifndef COORD_TXN_H
@@ -35,6 +35,7 @@ struct txn {
 	uint64_t session_id;
 	uint8_t passwd[COORD_PASSWD_LEN];
 	uint32_t timeout_ms;
+	char principal[COORD_PRINCIPAL_MAX + 1]; /* TXN_CREATE_SESSION: "" when anonymous */
 	uint8_t reason;
 	struct slice req;        /* TXN_REQUEST: the request frame (points into the encoded txn) */
 };

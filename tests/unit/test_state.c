@@ -1721,8 +1721,25 @@ static void test_snapshot(void)
 	struct coord_subop ops[] = {sub_set("/bin", "", -1), sub_del("/none", -1)};
 	CHECK_EQ(multi(&e, S2, ops, 2), COORD_ENONODE);
 
+	/* a session of an authenticated principal: through the txn codec and the snapshot */
+	struct txn pt = {.type = TXN_CREATE_SESSION, .term = 1, .time_ms = e.now, .session_id = 0x44, .timeout_ms = 5000};
+	snprintf(pt.principal, sizeof(pt.principal), "web-1");
+	struct buf pb;
+	buf_init(&pb);
+	CHECK_EQ(txn_encode(&pb, &pt), COORD_OK);
+	struct txn back;
+	CHECK_EQ(txn_decode(pb.p, pb.len, &back), COORD_OK);
+	CHECK(strcmp(back.principal, "web-1") == 0);
+	CHECK_EQ(txn_decode(pb.p, pb.len - 1, &back), COORD_EPROTO); /* cut principal */
+	buf_free(&pb);
+	apply_txn(&e, &pt);
+	CHECK(strcmp(sessions_find(&e.s.sessions, 0x44)->principal, "web-1") == 0);
+	CHECK(strcmp(sessions_find(&e.s.sessions, 0x33)->principal, "") == 0);
+
 	struct state s2;
 	snapshot_copy(&e.s, &s2);
+	CHECK(strcmp(sessions_find(&s2.sessions, 0x44)->principal, "web-1") == 0);
+	CHECK(strcmp(sessions_find(&s2.sessions, 0x33)->principal, "") == 0);
 	/* a second generation */
 	struct state s3;
 	snapshot_copy(&s2, &s3);
