@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "acl.h"
 #include "err.h"
 #include "log.h"
 
@@ -33,6 +34,7 @@ enum kind {
 	K_DIR,      /* char[COORD_DIR_MAX] field, non-empty */
 	K_HOST,     /* char[COORD_HOST_MAX] field, a host name or address */
 	K_PEERTYPE, /* peerType=participant|observer: checked against the member's own line */
+	K_PRINCIPAL, /* char[COORD_PRINCIPAL_MAX + 1] field, a principal name */
 	K_IGNORED,  /* a ZooKeeper key coordfs accepts and does not use */
 };
 
@@ -64,6 +66,7 @@ static const struct key keys[] = {
 	 "bytes, 0..1073741824 (1 GiB)"},
 	{"maxClientCnxns", K_INT, F(max_client_cnxns), 0, 1000000, "connections, 0..1000000 (0 = unlimited)"},
 	{"peerType", K_PEERTYPE, 0, 0, 0, "participant or observer"},
+	{"superUser", K_PRINCIPAL, F(super_user), 0, 0, "a principal name, 1..64 characters of A-Z a-z 0-9 . _ @ + = -"},
 	{"autopurge.snapRetainCount", K_IGNORED, 0, 0, 0, NULL},
 	{"autopurge.purgeInterval", K_IGNORED, 0, 0, 0, NULL},
 	{"4lw.commands.whitelist", K_IGNORED, 0, 0, 0, NULL},
@@ -514,6 +517,14 @@ static int parse_line(struct coord_config *cfg, struct ctx *ctx, const char *lin
 		}
 		if (ctx)
 			ctx->peer_type = strcmp(val, "observer") == 0;
+		break;
+	case K_PRINCIPAL:
+		if (!coord_principal_valid(val, strlen(val))) {
+			seterr(err, errlen, "%s: '%s' is not a principal name (expected %s)", key, show(val, sv, sizeof sv),
+			       K->expect);
+			goto out;
+		}
+		strcpy(field, val);
 		break;
 	case K_IGNORED:
 		if (!ctx)

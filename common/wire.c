@@ -39,6 +39,7 @@ static const char *const op_names[COORD_OP_MAX] = {
 	[COORD_OP_REMOVEWATCH] = "removewatch", [COORD_OP_SETPOLICY] = "setpolicy",
 	[COORD_OP_CHECK] = "check",       [COORD_OP_ADMIN] = "admin",
 	[COORD_OP_SETWATCHES] = "setwatches", [COORD_OP_HISTORY] = "history",
+	[COORD_OP_SETACL] = "setacl",     [COORD_OP_GETACL] = "getacl",
 };
 
 static int op_valid(int op) { return op > 0 && op < COORD_OP_MAX; }
@@ -56,6 +57,7 @@ int coord_op_is_write(int op)
 	case COORD_OP_RENAME:
 	case COORD_OP_MULTI:
 	case COORD_OP_SETPOLICY:
+	case COORD_OP_SETACL:
 		return 1;
 	default:
 		return 0;
@@ -248,13 +250,15 @@ enum req_field {
 	QF_SESSION, QF_PASSWD, QF_TIMEOUT, QF_LAST_ZXID,
 	QF_DATA_WATCHES, QF_CHILD_WATCHES, QF_PERSISTENT, QF_RECURSIVE,
 	QF_MULTI,
+	QF_CREATE_ACL, /* bytes acl, present only when flags has COORD_CREATE_ACL */
+	QF_ACL,
 };
 
 static const uint8_t req_layout[COORD_OP_MAX][6] = {
 	[COORD_OP_CONNECT] = {QF_SESSION, QF_PASSWD, QF_TIMEOUT, QF_LAST_ZXID},
 	[COORD_OP_PING] = {QF_END},
 	[COORD_OP_CLOSE] = {QF_END},
-	[COORD_OP_CREATE] = {QF_PATH, QF_DATA, QF_FLAGS, QF_POLICY},
+	[COORD_OP_CREATE] = {QF_PATH, QF_DATA, QF_FLAGS, QF_POLICY, QF_CREATE_ACL},
 	[COORD_OP_DELETE] = {QF_PATH, QF_VERSION},
 	[COORD_OP_EXISTS] = {QF_PATH, QF_WATCH},
 	[COORD_OP_GET] = {QF_PATH, QF_WATCH},
@@ -272,6 +276,8 @@ static const uint8_t req_layout[COORD_OP_MAX][6] = {
 	[COORD_OP_SETWATCHES] = {QF_LAST_ZXID, QF_DATA_WATCHES, QF_CHILD_WATCHES, QF_PERSISTENT,
 				 QF_RECURSIVE},
 	[COORD_OP_HISTORY] = {QF_PATH, QF_VERSION},
+	[COORD_OP_SETACL] = {QF_PATH, QF_ACL, QF_VERSION},
+	[COORD_OP_GETACL] = {QF_PATH},
 };
 
 static void subop_put(struct buf *b, const struct coord_subop *s);
@@ -297,6 +303,11 @@ static void req_field_put(struct buf *b, int f, const struct coord_req *q)
 	case QF_CHILD_WATCHES: buf_bytes(b, q->child_watches.p, q->child_watches.len); break;
 	case QF_PERSISTENT: buf_bytes(b, q->persistent.p, q->persistent.len); break;
 	case QF_RECURSIVE: buf_bytes(b, q->recursive.p, q->recursive.len); break;
+	case QF_CREATE_ACL:
+		if (q->flags & COORD_CREATE_ACL)
+			buf_bytes(b, q->acl.p, q->acl.len);
+		break;
+	case QF_ACL: buf_bytes(b, q->acl.p, q->acl.len); break;
 	case QF_MULTI:
 		buf_u32(b, q->nops);
 		for (uint32_t i = 0; i < q->nops && q->ops; i++)
@@ -323,6 +334,7 @@ static void subop_put(struct buf *b, const struct coord_subop *s)
 	q.version = s->version;
 	q.flags = s->flags;
 	q.policy = s->policy;
+	q.acl = s->acl;
 	buf_u8(b, s->op);
 	if (subop_valid(s->op))
 		req_body_put(b, s->op, &q);
@@ -364,6 +376,11 @@ static void req_field_get(struct dec *d, int f, struct coord_req *q)
 	case QF_CHILD_WATCHES: q->child_watches = dec_watch_list(d, "child watches"); break;
 	case QF_PERSISTENT: q->persistent = dec_watch_list(d, "persistent watches"); break;
 	case QF_RECURSIVE: q->recursive = dec_watch_list(d, "recursive watches"); break;
+	case QF_CREATE_ACL:
+		if (q->flags & COORD_CREATE_ACL)
+			q->acl = dec_bytes(d, "acl", COORD_MAX_ACL_TEXT);
+		break;
+	case QF_ACL: q->acl = dec_bytes(d, "acl", COORD_MAX_ACL_TEXT); break;
 	case QF_MULTI: dec_multi(d, q); break;
 	}
 }
@@ -395,6 +412,7 @@ static void subop_get(struct dec *d, uint32_t i, struct coord_subop *s)
 	s->version = q.version;
 	s->flags = q.flags;
 	s->policy = q.policy;
+	s->acl = q.acl;
 }
 
 /* The op count is checked against the bytes left before the array is allocated, so a short
@@ -488,10 +506,12 @@ enum reply_field {
 	RF_END = 0,
 	RF_STAT, RF_PATH, RF_DATA, RF_TEXT, RF_COUNT, RF_NAMES, RF_MORE,
 	RF_SESSION, RF_PASSWD, RF_TIMEOUT, RF_SERVER, RF_MAX_DATA, RF_KEPT, RF_HIST,
+	RF_PRINCIPAL, /* optional trailing bytes: present only when not empty */
+	RF_ACL,
 };
 
-static const uint8_t reply_layout[COORD_OP_MAX][6] = {
-	[COORD_OP_CONNECT] = {RF_SESSION, RF_PASSWD, RF_TIMEOUT, RF_SERVER, RF_MAX_DATA, RF_KEPT},
+static const uint8_t reply_layout[COORD_OP_MAX][7] = {
+	[COORD_OP_CONNECT] = {RF_SESSION, RF_PASSWD, RF_TIMEOUT, RF_SERVER, RF_MAX_DATA, RF_KEPT, RF_PRINCIPAL},
 	[COORD_OP_CREATE] = {RF_PATH, RF_STAT},
 	[COORD_OP_EXISTS] = {RF_STAT},
 	[COORD_OP_SET] = {RF_STAT},
@@ -502,6 +522,8 @@ static const uint8_t reply_layout[COORD_OP_MAX][6] = {
 	[COORD_OP_SYNC] = {RF_PATH},
 	[COORD_OP_ADMIN] = {RF_TEXT},
 	[COORD_OP_HISTORY] = {RF_STAT, RF_HIST, RF_DATA},
+	[COORD_OP_SETACL] = {RF_STAT},
+	[COORD_OP_GETACL] = {RF_STAT, RF_ACL},
 };
 
 static void reply_field_put(struct buf *b, int f, const struct coord_reply *r)
@@ -524,6 +546,12 @@ static void reply_field_put(struct buf *b, int f, const struct coord_reply *r)
 		buf_u32(b, r->nhist);
 		buf_bytes(b, r->hist.p, r->hist.len);
 		break;
+	case RF_PRINCIPAL:
+		/* Absent for an anonymous session, so clients that predate it decode the reply. */
+		if (r->principal.len)
+			buf_bytes(b, r->principal.p, r->principal.len);
+		break;
+	case RF_ACL: buf_bytes(b, r->acl.p, r->acl.len); break;
 	}
 }
 
@@ -569,6 +597,14 @@ static void reply_field_get(struct dec *d, int f, struct coord_reply *r)
 		if (!d->failed && (uint64_t)r->nhist * COORD_HIST_WIRE_SIZE != r->hist.len)
 			dec_fail(d, "history count %u does not match %u bytes of records", r->nhist, r->hist.len);
 		break;
+	case RF_PRINCIPAL:
+		if (!d->failed && rd_left(&d->r) > 0) {
+			r->principal = dec_bytes(d, "principal", COORD_PRINCIPAL_MAX);
+			if (!d->failed && r->principal.len == 0)
+				dec_fail(d, "principal is present but empty");
+		}
+		break;
+	case RF_ACL: r->acl = dec_bytes(d, "acl", COORD_MAX_ACL_TEXT); break;
 	}
 }
 
@@ -655,7 +691,7 @@ int coord_reply_encode(struct buf *b, const struct coord_reply *rep)
 		for (uint32_t i = 0; i < rep->nops && rep->ops; i++)
 			subresult_put(b, &rep->ops[i]);
 	} else if (rep->kind == COORD_MSG_REPLY && rep->err == 0 && op_valid(rep->op)) {
-		for (int i = 0; i < 6 && reply_layout[rep->op][i] != RF_END; i++)
+		for (int i = 0; i < 7 && reply_layout[rep->op][i] != RF_END; i++)
 			reply_field_put(b, reply_layout[rep->op][i], rep);
 	}
 	return b->oom ? COORD_ENOMEM : COORD_OK;
@@ -736,7 +772,7 @@ static void reply_body_get(struct dec *d, uint8_t op, struct coord_reply *r)
 	if (r->op == COORD_OP_MULTI)
 		multi_reply_get(d, r);
 	else if (r->err == 0)
-		for (int i = 0; i < 6 && reply_layout[r->op][i] != RF_END && !d->failed; i++)
+		for (int i = 0; i < 7 && reply_layout[r->op][i] != RF_END && !d->failed; i++)
 			reply_field_get(d, reply_layout[r->op][i], r);
 	dec_no_trailing(d, r->op);
 }

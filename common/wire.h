@@ -28,6 +28,8 @@
 #define COORD_PASSWD_LEN 16
 /* An authenticated principal (the name given to a client key), at most this many bytes. */
 #define COORD_PRINCIPAL_MAX 64
+/* An ACL's text form on the wire ("world:anyone:r,key:web:rwcd"), at most this many bytes. */
+#define COORD_MAX_ACL_TEXT 1024
 
 enum coord_op {
 	COORD_OP_CONNECT = 1,   /* open or resume a session; always the first message of a connection */
@@ -50,6 +52,8 @@ enum coord_op {
 	COORD_OP_ADMIN = 18,    /* four-letter words: ruok, srvr, mntr, stat, ... */
 	COORD_OP_SETWATCHES = 19, /* re-arm watches after a reconnect, relative to a zxid */
 	COORD_OP_HISTORY = 20,  /* a node's kept data versions (version -1), or one version's data */
+	COORD_OP_SETACL = 21,   /* set a node's ACL, with its expected aversion */
+	COORD_OP_GETACL = 22,   /* a node's ACL (text form) and Stat */
 	COORD_OP_MAX
 };
 
@@ -57,6 +61,7 @@ enum coord_op {
 #define COORD_CREATE_EPHEMERAL 0x1u
 #define COORD_CREATE_SEQUENTIAL 0x2u
 #define COORD_CREATE_DIR 0x4u      /* the znode is a directory (else a file) */
+#define COORD_CREATE_ACL 0x8u      /* a `bytes acl` field follows the policy (else: the parent's ACL) */
 /* rename flags, as rename(2) */
 #define COORD_RENAME_NOREPLACE 0x1u
 #define COORD_RENAME_EXCHANGE 0x2u
@@ -104,6 +109,7 @@ struct coord_subop {
 	int32_t version;      /* SET, DELETE, CHECK; -1 = any */
 	uint32_t flags;       /* CREATE */
 	uint8_t policy;       /* CREATE of a directory */
+	struct slice acl;     /* CREATE with COORD_CREATE_ACL: the ACL's text form */
 };
 
 struct coord_req {
@@ -116,10 +122,11 @@ struct coord_req {
 	struct slice data;   /* CREATE, SET, APPEND */
 	struct slice after;  /* LIST: start after this name ("" = from the start) */
 	struct slice word;   /* ADMIN: the four-letter word */
-	int32_t version;     /* SET, DELETE, APPEND, RENAME(source), CHECK: -1 = any;
+	int32_t version;     /* SET, DELETE, APPEND, RENAME(source), CHECK: -1 = any; SETACL: the aversion;
 				HISTORY: the version to read, -1 = list the kept versions */
 	uint32_t flags;      /* CREATE: COORD_CREATE_*; RENAME: COORD_RENAME_* */
 	uint8_t policy;      /* CREATE of a directory, SETPOLICY */
+	struct slice acl;    /* CREATE with COORD_CREATE_ACL, SETACL: the ACL's text form */
 	uint8_t watch;       /* EXISTS, GET, LIST: COORD_WATCH_ONESHOT; ADDWATCH/REMOVEWATCH: mode */
 	uint32_t max;        /* LIST: most names in this page (0 = server default) */
 	/* CONNECT */
@@ -152,7 +159,7 @@ struct coord_reply {
 	uint64_t zxid;       /* the server's last applied zxid when it replied */
 	struct slice msg;    /* error detail for a person (may be empty) */
 	/* by op */
-	struct coord_stat stat; /* CREATE, EXISTS, GET, SET, LIST (the parent), APPEND, RENAME */
+	struct coord_stat stat; /* CREATE, EXISTS, GET, SET, LIST (the parent), APPEND, RENAME, SETACL, GETACL */
 	struct slice data;      /* GET; ADMIN: the text */
 	struct slice path;      /* CREATE: the created path; SYNC: the path */
 	struct slice names;     /* LIST: names, each NUL-terminated, sorted */
@@ -165,6 +172,9 @@ struct coord_reply {
 	uint32_t server_id;
 	uint32_t max_data;      /* the server's maxDataBytes */
 	uint8_t watches_kept;   /* 1: this server still holds the session's watches (no re-arm needed) */
+	struct slice principal; /* the session's authenticated principal; empty = anonymous (then absent on the wire) */
+	/* GETACL: the ACL's text form */
+	struct slice acl;
 	/* HISTORY: nhist records of COORD_HIST_WIRE_SIZE bytes (read them with coord_hist_at);
 	 * asking for one version also gives its bytes in data */
 	uint32_t nhist;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acl.h"
 #include "err.h"
 #include "log.h"
 #include "path.h"
@@ -122,6 +123,17 @@ static int check_version(struct op_ctx *c, const struct znode *n, struct slice p
 	return COORD_OK;
 }
 
+/* The session may do perm on n (path: n's path, plen bytes), else ENOAUTH naming both. */
+static int need(struct op_ctx *c, const struct znode *n, const char *path, size_t plen, unsigned perm)
+{
+	if (!c->principal)
+		return COORD_OK;
+	return state_acl_check(c->s, n, path, plen, c->principal, perm, c->msg, sizeof(c->msg));
+}
+
+/* A node leaves the tree for good: its ACL loses a user. */
+static void release_acl(struct op_ctx *c, const struct znode *n) { acls_unref(&c->s->acls, n->acl); }
+
 /* The 32-bit counters wrap as ZooKeeper's do (signed overflow would be undefined behaviour). */
 static int32_t inc32(int32_t v) { return (int32_t)((uint32_t)v + 1u); }
 
@@ -134,7 +146,8 @@ static void touch_parent(struct op_ctx *c, struct znode *parent, struct undo *u)
 	parent->pzxid = (int64_t)c->zxid;
 }
 
-int op_create(struct op_ctx *c, struct slice path, struct slice data, uint32_t flags, uint8_t policy)
+int op_create(struct op_ctx *c, struct slice path, struct slice data, uint32_t flags, uint8_t policy,
+	      struct slice acl_text)
 {
 	int err = check_path(c, path, (flags & COORD_CREATE_SEQUENTIAL) != 0);
 	if (err)
@@ -142,7 +155,7 @@ int op_create(struct op_ctx *c, struct slice path, struct slice data, uint32_t f
 	/* "/" itself always exists; a sequential "/" makes "/0000000042" as "/q/" makes "/q/0000000042" */
 	if (path.len == 1 && !(flags & COORD_CREATE_SEQUENTIAL))
 		return fail(c, COORD_ENODEEXISTS, "/: the root always exists");
-	if (flags & ~(COORD_CREATE_EPHEMERAL | COORD_CREATE_SEQUENTIAL | COORD_CREATE_DIR))
+	if (flags & ~(COORD_CREATE_EPHEMERAL | COORD_CREATE_SEQUENTIAL | COORD_CREATE_DIR | COORD_CREATE_ACL))
 		return fail(c, COORD_EBADARG, "%.*s: unknown create flags 0x%x", P(path), flags);
 	if (policy & ~(COORD_POLICY_EPHEMERAL | COORD_POLICY_SEQUENTIAL))
 		return fail(c, COORD_EBADARG, "%.*s: unknown child policy 0x%x", P(path), policy);
@@ -150,6 +163,12 @@ int op_create(struct op_ctx *c, struct slice path, struct slice data, uint32_t f
 		return fail(c, COORD_EBADARG, "%.*s: only a directory can have a child policy", P(path));
 	if (data.len > COORD_MAX_DATA)
 		return fail(c, COORD_ETOOLARGE, "%.*s: %u bytes of data", P(path), data.len);
+	struct coord_acl acl;
+	if (flags & COORD_CREATE_ACL) {
+		char why[300];
+		if (coord_acl_parse((const char *)acl_text.p, acl_text.len, &acl, why, sizeof(why)))
+			return fail(c, COORD_EBADARG, "%.*s: %s", P(path), why);
+	}
 	size_t plen = coord_path_parent_len((const char *)path.p, path.len);
 	struct znode *parent = tree_lookup(&c->s->tree, (const char *)path.p, plen);
 	if (!parent)
@@ -161,6 +180,8 @@ int op_create(struct op_ctx *c, struct slice path, struct slice data, uint32_t f
 	if (parent->kind != COORD_KIND_DIR)
 		return fail(c, COORD_ENOTDIR, "%.*s: parent %.*s is a file; files have no children",
 			    P(path), (int)plen, (const char *)path.p);
+	if ((err = need(c, parent, (const char *)path.p, plen, COORD_PERM_CREATE)))
+		return err;
 	if (!(flags & COORD_CREATE_DIR)) {
 		if (parent->policy & COORD_POLICY_EPHEMERAL)
 			flags |= COORD_CREATE_EPHEMERAL;
@@ -195,6 +216,13 @@ int op_create(struct op_ctx *c, struct slice path, struct slice data, uint32_t f
 	n->ctime = n->mtime = c->time;
 	n->kind = (flags & COORD_CREATE_DIR) ? COORD_KIND_DIR : COORD_KIND_FILE;
 	n->policy = policy;
+	if (flags & COORD_CREATE_ACL) {
+		if (acls_intern(&c->s->acls, &acl, &n->acl))
+			ops_oom();
+	} else { /* absent: the parent's ACL (ZooKeeper makes it mandatory) */
+		n->acl = parent->acl;
+		acls_ref(&c->s->acls, n->acl);
+	}
 	if (se) {
 		n->owner = se->id;
 		if (session_eph_add(se, n))
@@ -226,6 +254,7 @@ static void drop_node(struct op_ctx *c, struct znode *n, struct undo *u)
 		tree_detach(&c->s->tree, n);
 		undo_push(c, u);
 	} else {
+		release_acl(c, n);
 		tree_remove(&c->s->tree, n);
 	}
 }
@@ -240,6 +269,9 @@ int op_delete(struct op_ctx *c, struct slice path, int32_t version)
 	struct znode *n = lookup(c, path);
 	if (!n)
 		return fail(c, COORD_ENONODE, "%.*s does not exist", P(path));
+	if ((err = need(c, n->parent, (const char *)path.p, coord_path_parent_len((const char *)path.p, path.len),
+			COORD_PERM_DELETE)))
+		return err;
 	if ((err = check_version(c, n, path, version)))
 		return err;
 	if (n->nkids)
@@ -296,6 +328,8 @@ int op_set(struct op_ctx *c, struct slice path, struct slice data, int32_t versi
 	struct znode *n = lookup(c, path);
 	if (!n)
 		return fail(c, COORD_ENONODE, "%.*s does not exist", P(path));
+	if ((err = need(c, n, (const char *)path.p, path.len, COORD_PERM_WRITE)))
+		return err;
 	if ((err = check_version(c, n, path, version)))
 		return err;
 	if (data.len > COORD_MAX_DATA)
@@ -312,6 +346,8 @@ int op_append(struct op_ctx *c, struct slice path, struct slice data, int32_t ve
 	struct znode *n = lookup(c, path);
 	if (!n)
 		return fail(c, COORD_ENONODE, "%.*s does not exist", P(path));
+	if ((err = need(c, n, (const char *)path.p, path.len, COORD_PERM_WRITE)))
+		return err;
 	if ((err = check_version(c, n, path, version)))
 		return err;
 	uint64_t total = (uint64_t)n->data_len + data.len;
@@ -343,6 +379,8 @@ int op_setpolicy(struct op_ctx *c, struct slice path, uint8_t policy)
 	struct znode *n = lookup(c, path);
 	if (!n)
 		return fail(c, COORD_ENONODE, "%.*s does not exist", P(path));
+	if ((err = need(c, n, (const char *)path.p, path.len, COORD_PERM_ADMIN)))
+		return err;
 	if (n->kind != COORD_KIND_DIR)
 		return fail(c, COORD_EPOLICY, "%.*s is a file; only directories have a child policy", P(path));
 	if (n->policy == policy)
@@ -351,6 +389,33 @@ int op_setpolicy(struct op_ctx *c, struct slice path, uint8_t policy)
 		return fail(c, COORD_EPOLICY, "%.*s already has a child policy; it can be set once", P(path));
 	n->policy = policy;
 	emit_node(c->out, COORD_EV_CHANGED, n);
+	tree_stat(n, &c->stat);
+	return COORD_OK;
+}
+
+int op_setacl(struct op_ctx *c, struct slice path, struct slice acl_text, int32_t aversion)
+{
+	int err = check_path(c, path, 0);
+	if (err)
+		return err;
+	struct znode *n = lookup(c, path);
+	if (!n)
+		return fail(c, COORD_ENONODE, "%.*s does not exist", P(path));
+	if ((err = need(c, n, (const char *)path.p, path.len, COORD_PERM_ADMIN)))
+		return err;
+	if (aversion != -1 && aversion != n->aversion)
+		return fail(c, COORD_EBADVERSION, "%.*s: expected ACL version (aversion) %d, the node is at %d",
+			    P(path), aversion, n->aversion);
+	struct coord_acl acl;
+	char why[300];
+	if (coord_acl_parse((const char *)acl_text.p, acl_text.len, &acl, why, sizeof(why)))
+		return fail(c, COORD_EBADARG, "%.*s: %s", P(path), why);
+	uint32_t id;
+	if (acls_intern(&c->s->acls, &acl, &id))
+		ops_oom();
+	acls_unref(&c->s->acls, n->acl);
+	n->acl = id;
+	n->aversion = inc32(n->aversion);
 	tree_stat(n, &c->stat);
 	return COORD_OK;
 }
@@ -381,6 +446,9 @@ int op_rename(struct op_ctx *c, struct slice from, struct slice to, int32_t vers
 	struct znode *n = lookup(c, from);
 	if (!n)
 		return fail(c, COORD_ENONODE, "%.*s does not exist", P(from));
+	size_t splen = coord_path_parent_len((const char *)from.p, from.len);
+	if ((err = need(c, n->parent, (const char *)from.p, splen, COORD_PERM_DELETE)))
+		return err;
 	if ((err = check_version(c, n, from, version)))
 		return err;
 	if (from.len == to.len && !memcmp(from.p, to.p, to.len)) {
@@ -401,6 +469,8 @@ int op_rename(struct op_ctx *c, struct slice from, struct slice to, int32_t vers
 		return fail(c, COORD_EEPHEMERAL, "%.*s: parent is ephemeral and cannot have children", P(to));
 	if (dparent->kind != COORD_KIND_DIR)
 		return fail(c, COORD_ENOTDIR, "%.*s: parent is a file; files have no children", P(to));
+	if ((err = need(c, dparent, (const char *)to.p, plen, COORD_PERM_CREATE)))
+		return err;
 	size_t boff = coord_path_base_off((const char *)to.p, to.len);
 	const char *name = (const char *)to.p + boff;
 	size_t nlen = to.len - boff;
@@ -408,6 +478,14 @@ int op_rename(struct op_ctx *c, struct slice from, struct slice to, int32_t vers
 	struct znode *sparent = n->parent;
 	struct undo u = {0};
 
+	/* Replacing or exchanging takes the target's name away too: delete in its parent, and an
+	 * exchange creates in the source's parent. */
+	if (target && !(flags & COORD_RENAME_NOREPLACE) &&
+	    (err = need(c, dparent, (const char *)to.p, plen, COORD_PERM_DELETE)))
+		return err;
+	if (target && (flags & COORD_RENAME_EXCHANGE) &&
+	    (err = need(c, sparent, (const char *)from.p, splen, COORD_PERM_CREATE)))
+		return err;
 	if (flags & COORD_RENAME_EXCHANGE) {
 		if (!target)
 			return fail(c, COORD_ENONODE, "%.*s does not exist to exchange with", P(to));
@@ -455,6 +533,7 @@ int op_rename(struct op_ctx *c, struct slice from, struct slice to, int32_t vers
 			if (se)
 				session_eph_del(se, target);
 		}
+		release_acl(c, target);
 		tree_remove(&c->s->tree, target);
 		replaced = 1;
 	}
@@ -483,6 +562,7 @@ void op_close_session(struct op_ctx *c, struct session *se)
 		emit_node(c->out, COORD_EV_DELETED, n);
 		emit_node(c->out, COORD_EV_CHILDREN, n->parent);
 		touch_parent(c, n->parent, &u);
+		release_acl(c, n);
 		tree_remove(&c->s->tree, n);
 	}
 	se->neph = 0;
@@ -493,8 +573,10 @@ void op_commit(struct op_ctx *c)
 {
 	for (size_t i = 0; i < c->nundo; i++) {
 		struct undo *u = &c->undo[i];
-		if (u->kind == UNDO_DELETE)
+		if (u->kind == UNDO_DELETE) {
+			release_acl(c, u->node);
 			tree_node_free(u->node);
+		}
 		else if (u->kind == UNDO_SET)
 			keep_version(c, u->node, u);
 	}
@@ -515,6 +597,7 @@ void op_rollback(struct op_ctx *c)
 				if (se)
 					session_eph_del(se, n);
 			}
+			release_acl(c, n);
 			tree_remove(&c->s->tree, n);
 			break;
 		case UNDO_DELETE:

@@ -24,6 +24,7 @@ struct op_ctx {
 	struct undo *undo;
 	size_t nundo, cundo;
 	int multi;
+	const char *principal;        /* the session's principal for ACL checks; NULL = none (expiry, close) */
 	char msg[512];                /* error detail for a person */
 	char path[COORD_MAX_PATH + 16]; /* CREATE: the path created */
 	size_t path_len;
@@ -32,13 +33,17 @@ struct op_ctx {
 
 void op_begin(struct op_ctx *c, struct state *s, uint64_t zxid, int64_t time, uint64_t session,
 	      struct apply_out *out, int multi);
-int op_create(struct op_ctx *c, struct slice path, struct slice data, uint32_t flags, uint8_t policy);
+/* acl: the ACL's text form when flags has COORD_CREATE_ACL, else the parent's ACL is inherited. */
+int op_create(struct op_ctx *c, struct slice path, struct slice data, uint32_t flags, uint8_t policy,
+	      struct slice acl);
 int op_delete(struct op_ctx *c, struct slice path, int32_t version);
 int op_set(struct op_ctx *c, struct slice path, struct slice data, int32_t version);
 int op_append(struct op_ctx *c, struct slice path, struct slice data, int32_t version);
 int op_check(struct op_ctx *c, struct slice path, int32_t version);
 int op_rename(struct op_ctx *c, struct slice from, struct slice to, int32_t version, uint32_t flags);
 int op_setpolicy(struct op_ctx *c, struct slice path, uint8_t policy);
+/* Replace a node's ACL if its aversion is `aversion` (-1 = any); bumps the aversion. */
+int op_setacl(struct op_ctx *c, struct slice path, struct slice acl, int32_t aversion);
 /* Delete the session's ephemeral nodes (creation order) and the session. */
 void op_close_session(struct op_ctx *c, struct session *se);
 void op_commit(struct op_ctx *c);

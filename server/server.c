@@ -225,14 +225,17 @@ static void serve_read(struct server *s, struct client *c, const struct coord_re
 	struct buf b;
 	buf_init(&b);
 	int err;
-	char why[400];
+	char why[COORD_MAX_PATH + 400];
+	const struct session *se = sessions_find(&s->st.sessions, c->session);
+	const char *principal = se ? se->principal : ""; /* for ACL checks */
 	switch (req->op) {
 	case COORD_OP_GET:
 	case COORD_OP_EXISTS:
 	case COORD_OP_LIST:
 	case COORD_OP_SYNC:
 	case COORD_OP_HISTORY:
-		err = state_read(&s->st, req, &b);
+	case COORD_OP_GETACL:
+		err = state_read_as(&s->st, req, principal, &b);
 		if (req->watch && req->op != COORD_OP_SYNC &&
 		    (err == COORD_OK || (err == COORD_ENONODE && req->op == COORD_OP_EXISTS)))
 			watch_add(s->wm, c->session, (const char *)req->path.p, req->path.len,
@@ -250,6 +253,10 @@ static void serve_read(struct server *s, struct client *c, const struct coord_re
 			err = COORD_EBADARG;
 			snprintf(why, sizeof(why), "addwatch: mode must be persistent or persistent-recursive");
 		}
+		const struct znode *wn = err ? NULL : tree_lookup(&s->st.tree, (const char *)req->path.p, req->path.len);
+		if (wn && req->op == COORD_OP_ADDWATCH) /* a watch needs read: its events name children */
+			err = state_acl_check(&s->st, wn, (const char *)req->path.p, req->path.len, principal,
+					      COORD_PERM_READ, why, sizeof(why));
 		if (!err && req->op == COORD_OP_ADDWATCH) {
 			err = watch_add(s->wm, c->session, (const char *)req->path.p, req->path.len, kind);
 		} else if (!err) {
@@ -552,6 +559,7 @@ static void connect_reply(struct server *s, const void *route, size_t rlen, uint
 	r.server_id = (uint32_t)s->cfg.my_id;
 	r.max_data = s->cfg.max_data_bytes;
 	r.watches_kept = (uint8_t)watches_kept;
+	r.principal = slice_str(se->principal);
 	struct buf b;
 	buf_init(&b);
 	coord_reply_encode(&b, &r);
@@ -928,6 +936,7 @@ static void install_snapshot(struct server *s, uint64_t index, uint64_t term)
 		exit(1);
 	}
 	state_set_history(&s->st, s->cfg.history_depth, s->cfg.history_bytes);
+	state_set_super_user(&s->st, s->cfg.super_user);
 	uint64_t zxid = 0;
 	if (snap_load_newest(s->cfg.data_dir, &zxid, (int (*)(void *, const uint8_t *, size_t))state_load_record, &s->st,
 			     err, sizeof(err)) ||
@@ -1402,6 +1411,7 @@ int server_open(const struct coord_config *cfg, struct server **out, char *err, 
 		goto fail;
 	}
 	state_set_history(&s->st, cfg->history_depth, cfg->history_bytes);
+	state_set_super_user(&s->st, cfg->super_user);
 	if ((rc = recover(s, err, errlen)))
 		goto fail;
 	s->zctx = zmq_ctx_new();

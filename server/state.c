@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "err.h"
 #include "log.h"
 #include "ops.h"
@@ -27,7 +29,44 @@ int state_init(struct state *s, uint32_t max_data)
 		tree_free(&s->tree);
 		return COORD_ENOMEM;
 	}
+	if (acls_init(&s->acls)) {
+		tree_free(&s->tree);
+		sessions_free(&s->sessions);
+		return COORD_ENOMEM;
+	}
 	return COORD_OK;
+}
+
+void state_set_super_user(struct state *s, const char *principal)
+{
+	snprintf(s->super_user, sizeof(s->super_user), "%s", principal ? principal : "");
+}
+
+uint64_t state_digest(const struct state *s)
+{
+	uint64_t d[2] = {tree_digest(&s->tree), acls_digest(&s->acls)};
+	return XXH64(d, sizeof(d), 0);
+}
+
+int state_acl_check(const struct state *s, const struct znode *n, const char *path, size_t plen,
+		    const char *principal, unsigned perm, char *msg, size_t msglen)
+{
+	if (!principal)
+		principal = "";
+	if (principal[0] && !strcmp(principal, s->super_user))
+		return COORD_OK;
+	if (acls_perms(&s->acls, n->acl, principal) & perm)
+		return COORD_OK;
+	if (msg && msglen) {
+		char who[COORD_PRINCIPAL_MAX + 32];
+		if (principal[0])
+			snprintf(who, sizeof(who), "principal '%s'", principal);
+		else
+			snprintf(who, sizeof(who), "an anonymous session");
+		snprintf(msg, msglen, "%.*s: %s permission needed, which %s does not have (ACL %s)", (int)plen, path,
+			 coord_perm_name(perm), who, acls_text(&s->acls, n->acl));
+	}
+	return COORD_ENOAUTH;
 }
 
 void state_set_history(struct state *s, int depth, uint64_t bytes)
@@ -41,6 +80,7 @@ void state_free(struct state *s)
 {
 	tree_free(&s->tree);
 	sessions_free(&s->sessions);
+	acls_free(&s->acls);
 }
 
 void apply_out_reset(struct apply_out *out)
@@ -85,6 +125,8 @@ static void apply_multi(struct state *s, uint64_t zxid, const struct txn *t, con
 {
 	struct op_ctx c;
 	op_begin(&c, s, zxid, t->time_ms, t->session_id, out, 1);
+	const struct session *se = sessions_find(&s->sessions, t->session_id);
+	c.principal = se ? se->principal : "";
 	struct coord_subresult *res = calloc(req->nops ? req->nops : 1, sizeof(*res));
 	char **paths = calloc(req->nops ? req->nops : 1, sizeof(*paths));
 	if (!res || !paths)
@@ -96,7 +138,7 @@ static void apply_multi(struct state *s, uint64_t zxid, const struct txn *t, con
 		res[i].op = o->op;
 		switch (o->op) {
 		case COORD_OP_CREATE:
-			err = op_create(&c, o->path, o->data, o->flags, o->policy);
+			err = op_create(&c, o->path, o->data, o->flags, o->policy, o->acl);
 			if (!err) {
 				paths[i] = strdup(c.path);
 				if (!paths[i])
@@ -199,11 +241,12 @@ static void apply_request(struct state *s, uint64_t zxid, const struct txn *t, s
 	}
 	struct op_ctx c;
 	op_begin(&c, s, zxid, t->time_ms, se->id, out, 0);
+	c.principal = se->principal;
 	int err;
 	int has_stat = 1;
 	switch (req.op) {
 	case COORD_OP_CREATE:
-		err = op_create(&c, req.path, req.data, req.flags, req.policy);
+		err = op_create(&c, req.path, req.data, req.flags, req.policy, req.acl);
 		break;
 	case COORD_OP_DELETE:
 		err = op_delete(&c, req.path, req.version);
@@ -221,6 +264,9 @@ static void apply_request(struct state *s, uint64_t zxid, const struct txn *t, s
 	case COORD_OP_SETPOLICY:
 		err = op_setpolicy(&c, req.path, req.policy);
 		has_stat = 0;
+		break;
+	case COORD_OP_SETACL:
+		err = op_setacl(&c, req.path, req.acl, req.version);
 		break;
 	case COORD_OP_CLOSE:
 		op_close_session(&c, se);
@@ -342,6 +388,29 @@ static int read_history(const struct state *s, const struct coord_req *req, stru
 
 int state_read(const struct state *s, const struct coord_req *req, struct buf *out)
 {
+	return state_read_as(s, req, "", out);
+}
+
+/* GET, LIST, HISTORY need read; GETACL read or admin (as ZooKeeper 3.8); EXISTS and SYNC nothing. */
+static int read_allowed(const struct state *s, const struct coord_req *req, const struct znode *n,
+			const char *principal, struct buf *out)
+{
+	char why[COORD_MAX_PATH + 400];
+	unsigned need = req->op == COORD_OP_GETACL ? COORD_PERM_READ | COORD_PERM_ADMIN
+			: req->op == COORD_OP_EXISTS	? 0
+							: COORD_PERM_READ;
+	if (!need || !state_acl_check(s, n, (const char *)req->path.p, req->path.len, principal, need, why,
+				      sizeof(why)))
+		return COORD_OK;
+	if (req->op == COORD_OP_GETACL)
+		state_acl_check(s, n, (const char *)req->path.p, req->path.len, principal, COORD_PERM_READ, why,
+				sizeof(why));
+	state_error_frame(out, req, s->last_zxid, COORD_ENOAUTH, why);
+	return COORD_ENOAUTH;
+}
+
+int state_read_as(const struct state *s, const struct coord_req *req, const char *principal, struct buf *out)
+{
 	uint64_t zxid = s->last_zxid;
 	char why[COORD_MAX_PATH + 300];
 	int err = coord_path_check((const char *)req->path.p, req->path.len, 0, why, sizeof(why));
@@ -358,9 +427,14 @@ int state_read(const struct state *s, const struct coord_req *req, struct buf *o
 		coord_reply_encode(out, &r);
 		return COORD_OK;
 	}
-	if (req->op == COORD_OP_HISTORY)
+	if (req->op == COORD_OP_HISTORY) {
+		const struct znode *h = tree_lookup(&s->tree, (const char *)req->path.p, req->path.len);
+		if (h && (err = read_allowed(s, req, h, principal, out)))
+			return err;
 		return read_history(s, req, out);
-	if (req->op != COORD_OP_GET && req->op != COORD_OP_EXISTS && req->op != COORD_OP_LIST) {
+	}
+	if (req->op != COORD_OP_GET && req->op != COORD_OP_EXISTS && req->op != COORD_OP_LIST &&
+	    req->op != COORD_OP_GETACL) {
 		snprintf(why, sizeof(why), "%s is not a read operation", coord_op_name(req->op));
 		state_error_frame(out, req, zxid, COORD_EBADARG, why);
 		return COORD_EBADARG;
@@ -371,8 +445,12 @@ int state_read(const struct state *s, const struct coord_req *req, struct buf *o
 		state_error_frame(out, req, zxid, COORD_ENONODE, why);
 		return COORD_ENONODE;
 	}
+	if ((err = read_allowed(s, req, n, principal, out)))
+		return err;
 	reply_init(&r, req, zxid, COORD_OK, NULL);
 	tree_stat(n, &r.stat);
+	if (req->op == COORD_OP_GETACL)
+		r.acl = slice_str(acls_text(&s->acls, n->acl));
 	struct buf names;
 	buf_init(&names);
 	if (req->op == COORD_OP_GET) {
@@ -394,7 +472,7 @@ int state_read(const struct state *s, const struct coord_req *req, struct buf *o
 
 /* ---- snapshots ---- */
 
-enum { REC_NODE = 'N', REC_SESSION = 'S', REC_END = 'Z' };
+enum { REC_ACL = 'A', REC_NODE = 'N', REC_SESSION = 'S', REC_END = 'Z' };
 
 struct saver {
 	struct buf b;
@@ -424,6 +502,8 @@ static int save_node(void *arg, const struct znode *n)
 		buf_u64(&sv->b, (uint64_t)v->mtime);
 		buf_bytes(&sv->b, v->data, v->len);
 	}
+	if (n->acl != ACL_DEFAULT_ID) /* absent: the default ACL (and snapshots from before ACLs) */
+		buf_u32(&sv->b, n->acl);
 	if (sv->b.oom)
 		return sv->err = COORD_ENOMEM;
 	return sv->err = sv->put(sv->arg, sv->b.p, sv->b.len);
@@ -454,7 +534,19 @@ int state_save(const struct state *s, int (*put)(void *arg, const void *p, size_
 {
 	struct saver sv = {.put = put, .arg = arg};
 	buf_init(&sv.b);
-	tree_walk(s->tree.root, save_node, &sv);
+	/* The interned ACLs with their ids, before the nodes that refer to them. */
+	for (uint32_t id = 1; id < s->acls.n && !sv.err; id++) {
+		if (!acls_valid(&s->acls, id))
+			continue;
+		const char *text = acls_text(&s->acls, id);
+		buf_reset(&sv.b);
+		buf_u8(&sv.b, REC_ACL);
+		buf_u32(&sv.b, id);
+		buf_bytes(&sv.b, text, strlen(text));
+		sv.err = sv.b.oom ? COORD_ENOMEM : put(arg, sv.b.p, sv.b.len);
+	}
+	if (!sv.err)
+		tree_walk(s->tree.root, save_node, &sv);
 	if (!sv.err)
 		sessions_each(&s->sessions, save_session, &sv);
 	if (!sv.err) {
@@ -504,6 +596,13 @@ static int load_versions(struct state *s, struct znode *n, struct rd *r)
 			memcpy(v.data, d.p, d.len);
 		if (tree_hist_push(&s->tree, n, &v, s->hist_keep, s->hist_bytes))
 			return COORD_ENOMEM;
+	}
+	if (!r->bad && rd_left(r)) { /* the node's ACL id; absent = the default */
+		uint32_t id = rd_u32(r);
+		if (r->bad || id == ACL_DEFAULT_ID || !acls_valid(&s->acls, id))
+			return COORD_EPROTO;
+		n->acl = id;
+		acls_ref(&s->acls, id);
 	}
 	return r->bad || rd_left(r) ? COORD_EPROTO : COORD_OK;
 }
@@ -580,6 +679,13 @@ int state_load_record(struct state *s, const uint8_t *p, size_t n)
 	struct rd r;
 	rd_init(&r, p, n);
 	switch (rd_u8(&r)) {
+	case REC_ACL: {
+		uint32_t id = rd_u32(&r);
+		struct slice text = rd_bytes(&r, COORD_MAX_ACL_TEXT);
+		if (r.bad || rd_left(&r))
+			return COORD_EPROTO;
+		return acls_load(&s->acls, id, (const char *)text.p, text.len);
+	}
 	case REC_NODE:
 		return load_node(s, &r);
 	case REC_SESSION:
@@ -631,6 +737,7 @@ int state_load_done(struct state *s)
 		LOG_ERROR("snapshot: the closing record is missing");
 		return COORD_EPROTO;
 	}
+	acls_load_done(&s->acls);
 	/* Re-link each session's ephemeral nodes in creation (inode) order, the order the members
 	 * that never restarted hold them in, so a close deletes them in the same order everywhere. */
 	struct eph_nodes e = {0};

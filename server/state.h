@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "acls.h"
 #include "buf.h"
 #include "sessions.h"
 #include "tree.h"
@@ -30,6 +31,8 @@ struct state {
 	uint32_t hist_keep;           /* earlier versions kept per node: historyDepth - 1 */
 	uint64_t hist_bytes;          /* historyBytes: bytes of earlier versions kept per node */
 	int loaded_header;            /* state_load_record saw the closing record */
+	struct acls acls;             /* interned ACLs; each znode holds an id */
+	char super_user[COORD_PRINCIPAL_MAX + 1]; /* superUser: passes every ACL check ("" = none) */
 };
 
 /* One watch-triggering change, in apply order. */
@@ -54,16 +57,26 @@ void state_free(struct state *s);
 /* Versioned reads: historyDepth versions listed per node (the current one included; 0 = off),
  * earlier ones bounded by historyBytes. Every member must use the same values. */
 void state_set_history(struct state *s, int depth, uint64_t bytes);
+/* superUser: a principal that passes every ACL check (NULL or "" = none). Every member must use
+ * the same value. */
+void state_set_super_user(struct state *s, const char *principal);
+/* Digest of the tree and the ACL table: equal on members that applied the same log. */
+uint64_t state_digest(const struct state *s);
 /* Apply one txn. out must be zeroed or reset before; free its contents with apply_out_reset. */
 void state_apply(struct state *s, uint64_t zxid, const struct txn *t, struct apply_out *out);
 void apply_out_reset(struct apply_out *out);
 
 
 /*
- * Answer a read-only request (GET, EXISTS, LIST, SYNC, HISTORY) from the current state: append its reply
- * frame, with header zxid = last_zxid, to out. Returns the reply's error code.
+ * Answer a read-only request (GET, EXISTS, LIST, SYNC, HISTORY, GETACL) from the current state: append its reply
+ * frame, with header zxid = last_zxid, to out. Returns the reply's error code. state_read_as checks
+ * the node's ACL for principal ("" = anonymous); state_read reads as an anonymous session.
  */
 int state_read(const struct state *s, const struct coord_req *req, struct buf *out);
+int state_read_as(const struct state *s, const struct coord_req *req, const char *principal, struct buf *out);
+/* COORD_OK if principal may do perm (COORD_PERM_*) on n, else COORD_ENOAUTH with a message in msg. */
+int state_acl_check(const struct state *s, const struct znode *n, const char *path, size_t plen,
+		    const char *principal, unsigned perm, char *msg, size_t msglen);
 
 /* Encode an error reply frame. msg may be NULL (then the code's text is used). */
 void state_error_frame(struct buf *out, const struct coord_req *req, uint64_t zxid, int err, const char *msg);

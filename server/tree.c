@@ -434,6 +434,7 @@ static int digest_node(void *arg, const struct znode *n)
 	XXH64_update(d->h, b.p, b.len);
 	buf_free(&b);
 	XXH64_update(d->h, n->data, n->data_len);
+	XXH64_update(d->h, &n->acl, sizeof(n->acl));
 	for (uint32_t i = 0; n->hist && i < n->hist->n; i++) {
 		const struct zver *v = &n->hist->v[i];
 		XXH64_update(d->h, &v->version, sizeof(v->version));

@@ -108,6 +108,14 @@ static void sample_req(int op, struct coord_req *q)
 	case COORD_OP_ADMIN:
 		q->word = slice_str("mntr");
 		break;
+	case COORD_OP_SETACL:
+		q->path = slice_str("/app");
+		q->acl = slice_str("world:anyone:r,key:web:rwcd");
+		q->version = 2;
+		break;
+	case COORD_OP_GETACL:
+		q->path = slice_str("/app");
+		break;
 	case COORD_OP_SETWATCHES:
 		q->last_zxid = 77;
 		q->data_watches = slice_of(watches, sizeof(watches) - 1);
@@ -139,6 +147,7 @@ static void sample_reply(int op, struct coord_reply *r)
 		r->server_id = 3;
 		r->max_data = 1u << 20;
 		r->watches_kept = 1;
+		r->principal = slice_str("web");
 		break;
 	case COORD_OP_CREATE:
 		r->path = slice_str("/q/job0000000042");
@@ -156,6 +165,9 @@ static void sample_reply(int op, struct coord_reply *r)
 		break;
 	case COORD_OP_ADMIN:
 		r->data = slice_str("imok\n");
+		break;
+	case COORD_OP_GETACL:
+		r->acl = slice_str("world:anyone:r,key:web:rwcda");
 		break;
 	case COORD_OP_HISTORY: {
 		static struct buf recs;
@@ -184,7 +196,7 @@ static void sample_reply(int op, struct coord_reply *r)
 	/* ops without a stat in their reply must decode to a zero stat */
 	switch (op) {
 	case COORD_OP_CREATE: case COORD_OP_EXISTS: case COORD_OP_SET: case COORD_OP_APPEND:
-	case COORD_OP_RENAME: case COORD_OP_GET: case COORD_OP_LIST:
+	case COORD_OP_RENAME: case COORD_OP_GET: case COORD_OP_LIST: case COORD_OP_SETACL: case COORD_OP_GETACL:
 		break;
 	default:
 		memset(&r->stat, 0, sizeof(r->stat));
@@ -570,6 +582,8 @@ static void spec_req_body(struct buf *b, int op, const struct coord_req *q)
 		break;
 	case COORD_OP_CREATE:
 		put_slice(b, q->path), put_slice(b, q->data), buf_u32(b, q->flags), buf_u8(b, q->policy);
+		if (q->flags & COORD_CREATE_ACL)
+			put_slice(b, q->acl);
 		break;
 	case COORD_OP_DELETE:
 	case COORD_OP_CHECK:
@@ -603,7 +617,9 @@ static void spec_req_body(struct buf *b, int op, const struct coord_req *q)
 				put_slice(b, o->data);
 			if (o->op == COORD_OP_CREATE)
 				buf_u32(b, o->flags), buf_u8(b, o->policy);
-			else
+			if (o->op == COORD_OP_CREATE && (o->flags & COORD_CREATE_ACL))
+				put_slice(b, o->acl);
+			else if (o->op != COORD_OP_CREATE)
 				buf_u32(b, (uint32_t)o->version);
 		}
 		break;
@@ -615,6 +631,12 @@ static void spec_req_body(struct buf *b, int op, const struct coord_req *q)
 		break;
 	case COORD_OP_ADMIN:
 		put_slice(b, q->word);
+		break;
+	case COORD_OP_SETACL:
+		put_slice(b, q->path), put_slice(b, q->acl), buf_u32(b, (uint32_t)q->version);
+		break;
+	case COORD_OP_GETACL:
+		put_slice(b, q->path);
 		break;
 	case COORD_OP_SETWATCHES:
 		buf_u64(b, q->last_zxid);
@@ -632,6 +654,8 @@ static void spec_reply_body(struct buf *b, int op, const struct coord_reply *r)
 		buf_put(b, r->passwd, COORD_PASSWD_LEN);
 		buf_u32(b, r->timeout_ms), buf_u32(b, r->server_id), buf_u32(b, r->max_data);
 		buf_u8(b, r->watches_kept);
+		if (r->principal.len)
+			put_slice(b, r->principal);
 		break;
 	case COORD_OP_CREATE:
 		put_slice(b, r->path), coord_stat_put(b, &r->stat);
@@ -640,7 +664,11 @@ static void spec_reply_body(struct buf *b, int op, const struct coord_reply *r)
 	case COORD_OP_SET:
 	case COORD_OP_APPEND:
 	case COORD_OP_RENAME:
+	case COORD_OP_SETACL:
 		coord_stat_put(b, &r->stat);
+		break;
+	case COORD_OP_GETACL:
+		coord_stat_put(b, &r->stat), put_slice(b, r->acl);
 		break;
 	case COORD_OP_GET:
 		coord_stat_put(b, &r->stat), put_slice(b, r->data);
@@ -765,11 +793,22 @@ static void check_reply_truncations(const struct coord_reply *r, uint8_t op)
 {
 	struct buf b;
 	encode_reply(&b, r);
+	/* The connect reply's principal is optional: cut exactly before it, the reply is whole. */
+	size_t optional_at = r->kind == COORD_MSG_REPLY && r->op == COORD_OP_CONNECT && r->principal.len
+				     ? b.len - 4 - r->principal.len : (size_t)-1;
 	for (size_t n = 0; n < b.len; n++) {
 		uint8_t *cut = malloc(n ? n : 1);
 		CHECK(cut != NULL);
 		memcpy(cut, b.p, n);
-		reply_refused(cut, n, op);
+		if (n == optional_at) {
+			struct coord_reply back;
+			CHECK_EQ(coord_reply_decode(cut, n, op, &back, NULL, 0), COORD_OK);
+			CHECK_EQ(back.principal.len, 0);
+			CHECK_EQ(back.session_id, r->session_id);
+			coord_reply_clear(&back);
+		} else {
+			reply_refused(cut, n, op);
+		}
 		free(cut);
 	}
 	buf_free(&b);
@@ -1106,6 +1145,53 @@ static void test_peek_reads_only_the_header(void)
 	buf_free(&b);
 }
 
+/* An ACL travels after a create's policy only with COORD_CREATE_ACL, top level and in a multi. */
+static void test_create_with_acl_round_trips(void)
+{
+	struct coord_req q, back;
+	struct buf b;
+	sample_req(COORD_OP_CREATE, &q);
+	encode_req(&b, &q);
+	size_t plain = b.len;
+	buf_free(&b);
+	q.flags |= COORD_CREATE_ACL;
+	q.acl = slice_str("world:anyone:r,key:web:rwcd");
+	encode_req(&b, &q);
+	CHECK_EQ(b.len, plain + 4 + q.acl.len);
+	CHECK_EQ(coord_req_decode(b.p, b.len, &back, NULL, 0), COORD_OK);
+	CHECK(slice_eq(back.acl, "world:anyone:r,key:web:rwcd"));
+	coord_req_clear(&back);
+	buf_free(&b);
+
+	struct coord_subop ops[2] = {
+		{.op = COORD_OP_CREATE, .path = slice_str("/a"), .flags = COORD_CREATE_ACL, .acl = slice_str("world:anyone:rw")},
+		{.op = COORD_OP_CREATE, .path = slice_str("/b"), .flags = COORD_CREATE_DIR},
+	};
+	memset(&q, 0, sizeof(q));
+	q.op = COORD_OP_MULTI;
+	q.xid = 5;
+	q.nops = 2;
+	q.ops = ops;
+	encode_req(&b, &q);
+	CHECK_EQ(coord_req_decode(b.p, b.len, &back, NULL, 0), COORD_OK);
+	CHECK_EQ(back.nops, 2);
+	CHECK(slice_eq(back.ops[0].acl, "world:anyone:rw"));
+	CHECK_EQ(back.ops[1].acl.len, 0);
+	CHECK(slice_eq(back.ops[1].path, "/b"));
+	coord_req_clear(&back);
+	buf_free(&b);
+
+	/* an ACL text over the limit is malformed */
+	char big[COORD_MAX_ACL_TEXT + 2];
+	memset(big, 'r', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	sample_req(COORD_OP_SETACL, &q);
+	q.acl = slice_str(big);
+	encode_req(&b, &q);
+	CHECK_HAS(req_refused(b.p, b.len), "acl length 1025 exceeds 1024");
+	buf_free(&b);
+}
+
 static void test_op_names_and_write_ops(void)
 {
 	CHECK_STR(coord_op_name(COORD_OP_CREATE), "create");
@@ -1117,7 +1203,8 @@ static void test_op_names_and_write_ops(void)
 	for (int op = 1; op < COORD_OP_MAX; op++)
 		CHECK(strcmp(coord_op_name(op), "unknown") != 0);
 	static const int writes[] = {COORD_OP_CLOSE, COORD_OP_CREATE, COORD_OP_DELETE, COORD_OP_SET,
-				     COORD_OP_APPEND, COORD_OP_RENAME, COORD_OP_MULTI, COORD_OP_SETPOLICY};
+				     COORD_OP_APPEND, COORD_OP_RENAME, COORD_OP_MULTI, COORD_OP_SETPOLICY,
+				     COORD_OP_SETACL};
 	int nwrites = 0;
 	for (int op = 0; op <= COORD_OP_MAX; op++)
 		nwrites += coord_op_is_write(op);
@@ -1194,6 +1281,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	RUN(test_every_request_op_round_trips);
+	RUN(test_create_with_acl_round_trips);
 	RUN(test_every_reply_op_round_trips);
 	RUN(test_error_reply_has_no_body);
 	RUN(test_failed_multi_reply_carries_every_result);
