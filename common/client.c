@@ -83,6 +83,7 @@ struct coord_client {
 	uint8_t passwd[COORD_PASSWD_LEN];
 	int timeout_ms;              /* negotiated; the requested one until the first connect */
 	uint32_t server_id, max_data;
+	char principal[COORD_PRINCIPAL_MAX + 1]; /* from the connect reply; "" = anonymous */
 	uint64_t last_zxid;
 	char server[COORD_HOSTNAME_MAX + 16];
 	struct coord_pqueue pq;
@@ -963,6 +964,7 @@ static void handle_connect_reply(struct coord_client *c, const void *f, size_t l
 		c->timeout_ms = (int)rep.timeout_ms;
 	c->server_id = rep.server_id;
 	c->max_data = rep.max_data ? rep.max_data : COORD_MAX_DATA;
+	snprintf(c->principal, sizeof(c->principal), "%.*s", (int)rep.principal.len, (const char *)rep.principal.p);
 	/*
 	 * Not max(last_zxid, rep.zxid): the member's zxid covers changes whose events we have not
 	 * received, and SETWATCHES below must ask for everything after what we actually saw.
@@ -1753,14 +1755,24 @@ static int local_fail(int err)
 int coord_create(struct coord_client *c, const char *path, const void *data, size_t len, uint32_t flags,
 		 uint8_t policy, char **created, struct coord_stat *st)
 {
+	return coord_create_acl(c, path, data, len, flags, policy, NULL, created, st);
+}
+
+int coord_create_acl(struct coord_client *c, const char *path, const void *data, size_t len, uint32_t flags,
+		     uint8_t policy, const char *acl, char **created, struct coord_stat *st)
+{
 	struct coord_req req;
 	struct coord_result res;
 	req_init(&req, COORD_OP_CREATE, path);
 	if (len > UINT32_MAX)
 		return local_fail(COORD_ETOOLARGE);
 	req.data = slice_of(data, len);
-	req.flags = flags;
+	req.flags = flags & ~COORD_CREATE_ACL;
 	req.policy = policy;
+	if (acl) {
+		req.flags |= COORD_CREATE_ACL;
+		req.acl = slice_str(acl);
+	}
 	int rc = coord_call(c, &req, &res);
 	if (rc == COORD_OK) {
 		if (st)
@@ -2058,6 +2070,36 @@ int coord_setpolicy(struct coord_client *c, const char *path, uint8_t policy)
 	return simple_call(c, &req);
 }
 
+int coord_getacl(struct coord_client *c, const char *path, char **acl, struct coord_stat *st)
+{
+	struct coord_req req;
+	struct coord_result res;
+	req_init(&req, COORD_OP_GETACL, path);
+	int rc = coord_call(c, &req, &res);
+	if (rc == COORD_OK) {
+		if (st)
+			*st = res.rep.stat;
+		if ((rc = dup_out(res.rep.acl, acl)))
+			local_fail(rc);
+	}
+	coord_result_free(&res);
+	return rc;
+}
+
+int coord_setacl(struct coord_client *c, const char *path, const char *acl, int32_t aversion, struct coord_stat *st)
+{
+	struct coord_req req;
+	struct coord_result res;
+	req_init(&req, COORD_OP_SETACL, path);
+	req.acl = slice_str(acl);
+	req.version = aversion;
+	int rc = coord_call(c, &req, &res);
+	if (rc == COORD_OK && st)
+		*st = res.rep.stat;
+	coord_result_free(&res);
+	return rc;
+}
+
 int coord_sync(struct coord_client *c, const char *path)
 {
 	struct coord_req req;
@@ -2274,6 +2316,13 @@ uint64_t coord_client_last_zxid(struct coord_client *c)
 	uint64_t v = c->last_zxid;
 	pthread_mutex_unlock(&c->mu);
 	return v;
+}
+
+void coord_client_principal(struct coord_client *c, char *buf, size_t len)
+{
+	pthread_mutex_lock(&c->mu);
+	snprintf(buf, len, "%s", c->principal);
+	pthread_mutex_unlock(&c->mu);
 }
 
 uint32_t coord_client_max_data(struct coord_client *c)

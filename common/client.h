@@ -83,6 +83,15 @@ int coord_call(struct coord_client *c, const struct coord_req *req, struct coord
  */
 int coord_create(struct coord_client *c, const char *path, const void *data, size_t len,
 		 uint32_t flags, uint8_t policy, char **created, struct coord_stat *st);
+/* The same with an ACL in its text form ("world:anyone:r,key:web:rwcd"); NULL = the parent's. */
+int coord_create_acl(struct coord_client *c, const char *path, const void *data, size_t len,
+		     uint32_t flags, uint8_t policy, const char *acl, char **created, struct coord_stat *st);
+/* A node's ACL in its canonical text form (malloc'd) and Stat (aversion). Needs read or admin. */
+int coord_getacl(struct coord_client *c, const char *path, char **acl, struct coord_stat *st);
+/* Replace a node's ACL if its aversion is still `aversion` (-1 = any; else COORD_EBADVERSION).
+ * Needs admin. */
+int coord_setacl(struct coord_client *c, const char *path, const char *acl, int32_t aversion,
+		 struct coord_stat *st);
 int coord_get(struct coord_client *c, const char *path, int watch, void **data, size_t *len,
 	      struct coord_stat *st);
 int coord_set(struct coord_client *c, const char *path, const void *data, size_t len,
@@ -125,6 +134,8 @@ void coord_client_passwd(struct coord_client *c, uint8_t passwd[COORD_PASSWD_LEN
 int coord_client_timeout_ms(struct coord_client *c);   /* negotiated */
 uint64_t coord_client_last_zxid(struct coord_client *c);
 uint32_t coord_client_max_data(struct coord_client *c);
+/* The principal the server authenticated this session as, from the connect reply ("" = anonymous). */
+void coord_client_principal(struct coord_client *c, char *buf, size_t len);
 /* "host:port" of the connected server, copied into buf ("" when not connected). */
 void coord_client_server(struct coord_client *c, char *buf, size_t len);
 

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "client.h"
 #include "err.h"
 #include "log.h"
@@ -432,6 +433,7 @@ static void close_session(void)
 #define OPT_NOREPLACE 1003
 #define OPT_EXCHANGE 1004
 #define OPT_HELP 1005
+#define OPT_ACL 1006
 
 /* Shared prologue: "--help" prints the command's usage; unknown options are usage errors. */
 static int getopt_cmd(int argc, char **argv, const char *shortopts, const struct option *longopts,
@@ -519,6 +521,17 @@ static int hold(const char *path, int watch_stdin)
 	}
 }
 
+/* An ACL argument is checked here first, so a typo gets its precise message without a round trip. */
+static int check_acl(const char *acl)
+{
+	struct coord_acl a;
+	char why[300];
+	if (coord_acl_parse(acl, strlen(acl), &a, why, sizeof(why)) == COORD_OK)
+		return 0;
+	report(NULL, COORD_EBADARG, why);
+	return 1;
+}
+
 static int cmd_create(int argc, char **argv)
 {
 	static const struct option lo[] = {{"dir", no_argument, NULL, OPT_DIR},
@@ -526,10 +539,12 @@ static int cmd_create(int argc, char **argv)
 					   {"hold", no_argument, NULL, OPT_HOLD},
 					   {"ephemeral", no_argument, NULL, 'e'},
 					   {"sequential", no_argument, NULL, 's'},
+					   {"acl", required_argument, NULL, OPT_ACL},
 					   {"help", no_argument, NULL, OPT_HELP},
 					   {NULL, 0, NULL, 0}};
 	uint32_t flags = 0;
 	uint8_t policy = 0;
+	const char *acl = NULL;
 	int c, help = 0, hold_it = 0, have_policy = 0;
 	while ((c = getopt_cmd(argc, argv, "+es", lo, &help)) != -1) {
 		switch (c) {
@@ -537,6 +552,7 @@ static int cmd_create(int argc, char **argv)
 		case 's': flags |= COORD_CREATE_SEQUENTIAL; break;
 		case OPT_DIR: flags |= COORD_CREATE_DIR; break;
 		case OPT_HOLD: hold_it = 1; break;
+		case OPT_ACL: acl = optarg; break;
 		case OPT_CHILDREN:
 			if (parse_policy(optarg, &policy))
 				return EX_USAGE;
@@ -551,6 +567,8 @@ static int cmd_create(int argc, char **argv)
 	}
 	if (have_policy && !(flags & COORD_CREATE_DIR))
 		return usage_error("--children applies to directories: add --dir");
+	if (acl && check_acl(acl))
+		return EX_INVALID;
 	int n = argc - optind;
 	if (n < 1 || n > 2)
 		return usage_error(n < 1 ? "missing PATH" : "too many operands");
@@ -576,7 +594,7 @@ static int cmd_create(int argc, char **argv)
 		return rc;
 	}
 	char *created = NULL;
-	int err = coord_create(cl, path, data, len, flags, policy, &created, NULL);
+	int err = coord_create_acl(cl, path, data, len, flags, policy, acl, &created, NULL);
 	if (allocated)
 		free(data);
 	if (err)
@@ -714,6 +732,55 @@ static int cmd_history(int argc, char **argv)
 	}
 	free(h);
 	return EX_OK;
+}
+
+static int cmd_getacl(int argc, char **argv)
+{
+	int rc = simple_args(argc, argv, 1, 1);
+	if (rc >= 0)
+		return rc;
+	const char *path = argv[optind];
+	struct coord_client *cl;
+	if ((rc = connect_session(&cl)))
+		return rc;
+	char *acl = NULL;
+	struct coord_stat st;
+	int err = coord_getacl(cl, path, &acl, &st);
+	if (err)
+		return report_last(path, err);
+	printf("%s\n", acl);
+	free(acl);
+	return stdout_failed();
+}
+
+static int cmd_setacl(int argc, char **argv)
+{
+	static const struct option lo[] = {{"version", required_argument, NULL, 'v'},
+					   {"help", no_argument, NULL, OPT_HELP},
+					   {NULL, 0, NULL, 0}};
+	int c, help = 0;
+	int32_t aversion = -1;
+	while ((c = getopt_cmd(argc, argv, "+v:", lo, &help)) != -1) {
+		if (c == 'v') {
+			if (parse_version(optarg, &aversion))
+				return EX_USAGE;
+			continue;
+		}
+		int rc = help_or_bad(c, help);
+		if (rc >= 0)
+			return rc;
+	}
+	if (argc - optind != 2)
+		return usage_error(argc - optind < 2 ? "need PATH and ACL" : "too many operands");
+	const char *path = argv[optind], *acl = argv[optind + 1];
+	if (check_acl(acl))
+		return EX_INVALID;
+	struct coord_client *cl;
+	int rc = connect_session(&cl);
+	if (rc)
+		return rc;
+	int err = coord_setacl(cl, path, acl, aversion, NULL);
+	return err ? report_last(path, err) : EX_OK;
 }
 
 static int cmd_set(int argc, char **argv)
@@ -1520,13 +1587,14 @@ static int cmd_help(int argc, char **argv)
 }
 
 static const struct command commands[] = {
-	{"create", "create [-e] [-s] [--dir] [--children=POLICY] [--hold] PATH [DATA|-]",
+	{"create", "create [-e] [-s] [--dir] [--children=POLICY] [--acl=ACL] [--hold] PATH [DATA|-]",
 	 "Create a znode and print its path (with a sequential node's suffix).\n"
 	 "  -e              ephemeral: it goes when this session ends\n"
 	 "  -s              sequential: a 10-digit suffix from the parent's cversion\n"
 	 "  --dir           a directory znode (default: a file)\n"
 	 "  --children=P    (with --dir) every file created in it is P: ephemeral, sequential\n"
 	 "                  or ephemeral,sequential\n"
+	 "  --acl=ACL       the node's ACL (see setacl); default: its parent's ACL\n"
 	 "  --hold          keep the session (and an ephemeral node) until SIGINT/SIGTERM/SIGHUP\n"
 	 "                  or EOF on stdin, then close it cleanly; stdin that is /dev/null, or\n"
 	 "                  was the DATA, is not watched. kill -9 leaves the node until the\n"
@@ -1551,6 +1619,17 @@ static const struct command commands[] = {
 	 "Replace the node's data. -v: only if its data version is VERSION (else exit 4).\n"
 	 "DATA is used as given (no newline added); - reads it from stdin.\n",
 	 cmd_set},
+	{"getacl", "getacl PATH",
+	 "Print the node's ACL in its text form, e.g. world:anyone:r,key:web:rwcd.\n"
+	 "Needs read or admin permission on the node (exit 9 without).\n",
+	 cmd_getacl},
+	{"setacl", "setacl [-v AVERSION] PATH ACL",
+	 "Replace the node's ACL; needs admin permission on the node (exit 9 without).\n"
+	 "  -v AVERSION     only if its ACL version (stat's aclVersion) is AVERSION (else exit 4)\n"
+	 "  ACL             entries SCHEME:ID:PERMS separated by commas; schemes world:anyone and\n"
+	 "                  key:PRINCIPAL; PERMS some of r (read: get, ls), w (write: set, append),\n"
+	 "                  c (create children), d (delete children), a (admin: setacl, child policy)\n",
+	 cmd_setacl},
 	{"append", "append PATH DATA|-",
 	 "Append DATA to the node's data in one atomic server-side step (no newline added).\n", cmd_append},
 	{"stat", "stat PATH",
