@@ -2070,7 +2070,7 @@ int coord_setpolicy(struct coord_client *c, const char *path, uint8_t policy)
 	return simple_call(c, &req);
 }
 
-int coord_getacl(struct coord_client *c, const char *path, char **acl, struct coord_stat *st)
+int coord_getacl(struct coord_client *c, const char *path, char **acl, unsigned *perms, struct coord_stat *st)
 {
 	struct coord_req req;
 	struct coord_result res;
@@ -2079,6 +2079,8 @@ int coord_getacl(struct coord_client *c, const char *path, char **acl, struct co
 	if (rc == COORD_OK) {
 		if (st)
 			*st = res.rep.stat;
+		if (perms)
+			*perms = res.rep.perms;
 		if ((rc = dup_out(res.rep.acl, acl)))
 			local_fail(rc);
 	}

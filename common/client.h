@@ -86,8 +86,9 @@ int coord_create(struct coord_client *c, const char *path, const void *data, siz
 /* The same with an ACL in its text form ("world:anyone:r,key:web:rwcd"); NULL = the parent's. */
 int coord_create_acl(struct coord_client *c, const char *path, const void *data, size_t len,
 		     uint32_t flags, uint8_t policy, const char *acl, char **created, struct coord_stat *st);
-/* A node's ACL in its canonical text form (malloc'd) and Stat (aversion). Needs read or admin. */
-int coord_getacl(struct coord_client *c, const char *path, char **acl, struct coord_stat *st);
+/* A node's ACL in its canonical text form (malloc'd), the permissions this session holds on it
+ * (COORD_PERM_* bits) and its Stat (aversion). Needs read or admin. */
+int coord_getacl(struct coord_client *c, const char *path, char **acl, unsigned *perms, struct coord_stat *st);
 /* Replace a node's ACL if its aversion is still `aversion` (-1 = any; else COORD_EBADVERSION).
  * Needs admin. */
 int coord_setacl(struct coord_client *c, const char *path, const char *acl, int32_t aversion,

@@ -507,7 +507,7 @@ enum reply_field {
 	RF_STAT, RF_PATH, RF_DATA, RF_TEXT, RF_COUNT, RF_NAMES, RF_MORE,
 	RF_SESSION, RF_PASSWD, RF_TIMEOUT, RF_SERVER, RF_MAX_DATA, RF_KEPT, RF_HIST,
 	RF_PRINCIPAL, /* optional trailing bytes: present only when not empty */
-	RF_ACL,
+	RF_ACL, RF_PERMS,
 };
 
 static const uint8_t reply_layout[COORD_OP_MAX][7] = {
@@ -523,7 +523,7 @@ static const uint8_t reply_layout[COORD_OP_MAX][7] = {
 	[COORD_OP_ADMIN] = {RF_TEXT},
 	[COORD_OP_HISTORY] = {RF_STAT, RF_HIST, RF_DATA},
 	[COORD_OP_SETACL] = {RF_STAT},
-	[COORD_OP_GETACL] = {RF_STAT, RF_ACL},
+	[COORD_OP_GETACL] = {RF_STAT, RF_ACL, RF_PERMS},
 };
 
 static void reply_field_put(struct buf *b, int f, const struct coord_reply *r)
@@ -552,6 +552,7 @@ static void reply_field_put(struct buf *b, int f, const struct coord_reply *r)
 			buf_bytes(b, r->principal.p, r->principal.len);
 		break;
 	case RF_ACL: buf_bytes(b, r->acl.p, r->acl.len); break;
+	case RF_PERMS: buf_u8(b, r->perms); break;
 	}
 }
 
@@ -605,6 +606,7 @@ static void reply_field_get(struct dec *d, int f, struct coord_reply *r)
 		}
 		break;
 	case RF_ACL: r->acl = dec_bytes(d, "acl", COORD_MAX_ACL_TEXT); break;
+	case RF_PERMS: r->perms = dec_u8(d, "perms"); break;
 	}
 }
 

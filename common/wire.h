@@ -173,8 +173,10 @@ struct coord_reply {
 	uint32_t max_data;      /* the server's maxDataBytes */
 	uint8_t watches_kept;   /* 1: this server still holds the session's watches (no re-arm needed) */
 	struct slice principal; /* the session's authenticated principal; empty = anonymous (then absent on the wire) */
-	/* GETACL: the ACL's text form */
+	/* GETACL: the ACL's text form, and the permissions the asking session holds on the node
+	 * (COORD_PERM_* bits of acl.h; all of them for the superUser) */
 	struct slice acl;
+	uint8_t perms;
 	/* HISTORY: nhist records of COORD_HIST_WIRE_SIZE bytes (read them with coord_hist_at);
 	 * asking for one version also gives its bytes in data */
 	uint32_t nhist;

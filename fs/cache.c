@@ -315,12 +315,15 @@ void cache_on_event(struct coordfs *fs, uint8_t type, const char *path, uint64_t
 		 * left alone: dropping it would drop every cached name below it. */
 		if (node && parent && node->kind == COORD_KIND_FILE && *base)
 			note_entry(&ns, parent, base);
-		if (node)
+		if (node) {
 			touch_node(fs, node, zxid, &ns);
-		else if (parent)
+			if (node->kind == COORD_KIND_DIR)
+				touch_dir(fs, node, zxid, &ns); /* a new ACL may forbid listing it */
+		} else if (parent) {
 			parent->dir_inval_zxid = umax(parent->dir_inval_zxid, zxid);
-		else
+		} else {
 			deepest->dir_inval_zxid = umax(deepest->dir_inval_zxid, zxid);
+		}
 		break;
 	case COORD_EV_CHILDREN:
 		if (node)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "acl.h"
 #include "cache.h"
 #include "err.h"
 #include "inode.h"
@@ -16,6 +17,7 @@
 #include "log.h"
 #include "loop.h"
 #include "pollfile.h"
+#include "ops.h"
 #include "session.h"
 
 struct handle *handle_new(int kind, uint64_t ino)
@@ -122,6 +124,27 @@ static int fetch_blob(struct coordfs *fs, uint64_t ino, struct blob **out, struc
 	return 0;
 }
 
+/*
+ * A write the node's ACL forbids fails at open rather than at close, where `echo x > f` would
+ * ignore it: one GETACL gives the permissions this mount's session holds (the server's view,
+ * superUser included). A node whose ACL this session may not even read (neither r nor a) is
+ * left to the commit to refuse.
+ */
+static int may_write(struct coordfs *fs, uint64_t ino)
+{
+	char path[COORD_MAX_PATH + 2];
+	int n = ops_path(fs, ino, path, sizeof(path));
+	if (n < 0)
+		return n;
+	unsigned perms = 0;
+	int rc = remote_getacl(fs, path, NULL, &perms);
+	if (rc == COORD_ENOAUTH)
+		return 0;
+	if (rc)
+		return -coord_errno(rc);
+	return (perms & COORD_PERM_WRITE) ? 0 : -EACCES;
+}
+
 int handle_open(struct coordfs *fs, uint64_t ino, int flags, int created, const struct coord_stat *st,
 		struct handle **out)
 {
@@ -133,8 +156,10 @@ int handle_open(struct coordfs *fs, uint64_t ino, int flags, int created, const 
 	h->writable = acc != O_RDONLY;
 	if (h->writable)
 		h->max = session_max_data(fs);
-	int rc = 0;
-	if (!h->writable) {
+	int rc = h->writable && !created ? may_write(fs, ino) : 0;
+	if (rc) {
+		/* refused before anything was read or buffered */
+	} else if (!h->writable) {
 		rc = fetch_blob(fs, ino, &h->blob, &h->st);
 	} else if (created || (flags & O_TRUNC)) {
 		/* Nothing to read: the open starts from an empty file and sets it whole. */

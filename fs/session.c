@@ -866,6 +866,32 @@ int remote_rename(struct coordfs *fs, const char *from, const char *to, uint32_t
 	return rc;
 }
 
+int remote_getacl(struct coordfs *fs, const char *path, char **acl, unsigned *perms)
+{
+	struct coord_req r;
+	struct coord_result res;
+	rq(&r, COORD_OP_GETACL, path);
+	int rc = call(fs, &r, &res, NULL, 1);
+	if (rc == COORD_OK && perms)
+		*perms = res.rep.perms;
+	if (rc == COORD_OK && acl && !(*acl = slice_dup(res.rep.acl)))
+		rc = COORD_ENOMEM;
+	coord_result_free(&res);
+	return rc;
+}
+
+int remote_setacl(struct coordfs *fs, const char *path, const char *acl, size_t len)
+{
+	struct coord_req r;
+	struct coord_result res;
+	rq(&r, COORD_OP_SETACL, path);
+	r.acl = slice_of(acl, len);
+	r.version = -1; /* setfattr replaces the ACL whatever its aversion (coordctl setacl -v compares) */
+	int rc = call(fs, &r, &res, NULL, 0);
+	coord_result_free(&res);
+	return rc;
+}
+
 int remote_setpolicy(struct coordfs *fs, const char *path, uint8_t policy)
 {
 	struct coord_req r;

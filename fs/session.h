@@ -45,6 +45,9 @@ int remote_append(struct coordfs *fs, const char *path, const void *data, size_t
 int remote_delete(struct coordfs *fs, const char *path, int32_t version);
 int remote_rename(struct coordfs *fs, const char *from, const char *to, uint32_t flags, struct coord_stat *st);
 int remote_setpolicy(struct coordfs *fs, const char *path, uint8_t policy);
+/* The node's ACL in its text form (malloc'd), and replacing it (unconditionally). */
+int remote_getacl(struct coordfs *fs, const char *path, char **acl, unsigned *perms);
+int remote_setacl(struct coordfs *fs, const char *path, const char *acl, size_t len);
 int remote_sync(struct coordfs *fs, const char *path);
 /*
  * EXISTS of n paths, pipelined (a window of requests in flight): sts[i] and errs[i] get each

@@ -6,7 +6,9 @@
  * epoch), kind (file|dir), ino, name (the node's own name: on a descriptor from a sequential
  * create, the name the server gave it). Directories also have children (their child policy:
  * none|ephemeral|sequential|ephemeral,sequential; set once with setfattr) and data (the
- * directory's own data, read and written whole). Any other attribute is not supported.
+ * directory's own data, read and written whole). Every node has acl: its ACL in text form
+ * (world:anyone:r,key:web:rwcd), asked from the server at each read (never cached: a setACL fires
+ * no event), replaced by setfattr whatever its aversion. Any other attribute is not supported.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acl.h"
 #include "cache.h"
 #include "err.h"
 #include "inode.h"
@@ -128,7 +131,17 @@ void xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		n = snprintf(v, sizeof(v), "%s", b && b[1] ? b + 1 : "/");
 	} else if (!strcmp(key, "children") && st.kind == COORD_KIND_DIR)
 		n = snprintf(v, sizeof(v), "%s", policy_text(st.policy));
-	else if (!strcmp(key, "data") && st.kind == COORD_KIND_DIR) {
+	else if (!strcmp(key, "acl")) {
+		char *acl = NULL;
+		int arc = remote_getacl(fs, path, &acl, NULL);
+		if (arc) {
+			fuse_reply_err(req, coord_errno(arc));
+			return;
+		}
+		reply_value(req, acl, strlen(acl), size);
+		free(acl);
+		return;
+	} else if (!strcmp(key, "data") && st.kind == COORD_KIND_DIR) {
 		void *data = NULL;
 		size_t len = 0;
 		struct snap s;
@@ -165,6 +178,7 @@ void xattr_list(fuse_req_t req, fuse_ino_t ino, size_t size)
 	size_t len = 0;
 	for (size_t i = 0; i < NSTAT; i++)
 		len += (size_t)snprintf(buf + len, sizeof(buf) - len, PREFIX "%s", stat_names[i]) + 1;
+	len += (size_t)snprintf(buf + len, sizeof(buf) - len, PREFIX "acl") + 1;
 	if (st.kind == COORD_KIND_DIR) {
 		len += (size_t)snprintf(buf + len, sizeof(buf) - len, PREFIX "children") + 1;
 		len += (size_t)snprintf(buf + len, sizeof(buf) - len, PREFIX "data") + 1;
@@ -199,6 +213,16 @@ void xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name, const char *val
 			return;
 		}
 		rc = remote_setpolicy(fs, path, policy);
+	} else if (!strcmp(key, "acl")) {
+		size_t len = size;
+		while (len && value[len - 1] == '\0') /* setfattr -v may count a terminator */
+			len--;
+		struct coord_acl acl;
+		if (coord_acl_parse(value, len, &acl, NULL, 0)) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		rc = remote_setacl(fs, path, value, len);
 	} else if (!strcmp(key, "data")) {
 		struct coord_stat st;
 		int src = ops_node_stat(fs, ino, &st, NULL, 0);

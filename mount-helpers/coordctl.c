@@ -745,7 +745,7 @@ static int cmd_getacl(int argc, char **argv)
 		return rc;
 	char *acl = NULL;
 	struct coord_stat st;
-	int err = coord_getacl(cl, path, &acl, &st);
+	int err = coord_getacl(cl, path, &acl, NULL, &st);
 	if (err)
 		return report_last(path, err);
 	printf("%s\n", acl);

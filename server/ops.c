@@ -416,6 +416,9 @@ int op_setacl(struct op_ctx *c, struct slice path, struct slice acl_text, int32_
 	acls_unref(&c->s->acls, n->acl);
 	n->acl = id;
 	n->aversion = inc32(n->aversion);
+	/* Not in ZooKeeper: a "changed" event, so caches of the node (a mount's) are dropped and
+	 * what the new ACL forbids is asked again. */
+	emit_node(c->out, COORD_EV_CHANGED, n);
 	tree_stat(n, &c->stat);
 	return COORD_OK;
 }

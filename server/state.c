@@ -449,8 +449,11 @@ int state_read_as(const struct state *s, const struct coord_req *req, const char
 		return err;
 	reply_init(&r, req, zxid, COORD_OK, NULL);
 	tree_stat(n, &r.stat);
-	if (req->op == COORD_OP_GETACL)
+	if (req->op == COORD_OP_GETACL) {
 		r.acl = slice_str(acls_text(&s->acls, n->acl));
+		r.perms = (uint8_t)(principal && principal[0] && !strcmp(principal, s->super_user)
+					    ? COORD_PERM_ALL : acls_perms(&s->acls, n->acl, principal));
+	}
 	struct buf names;
 	buf_init(&names);
 	if (req->op == COORD_OP_GET) {

@@ -168,6 +168,7 @@ static void sample_reply(int op, struct coord_reply *r)
 		break;
 	case COORD_OP_GETACL:
 		r->acl = slice_str("world:anyone:r,key:web:rwcda");
+		r->perms = 0x1f;
 		break;
 	case COORD_OP_HISTORY: {
 		static struct buf recs;
@@ -272,6 +273,7 @@ static void check_req_same(const struct coord_req *a, const struct coord_req *b)
 	CHECK(slice_same(a->child_watches, b->child_watches));
 	CHECK(slice_same(a->persistent, b->persistent));
 	CHECK(slice_same(a->recursive, b->recursive));
+	CHECK(slice_same(a->acl, b->acl));
 	CHECK_EQ(a->nops, b->nops);
 	for (uint32_t i = 0; i < a->nops; i++) {
 		const struct coord_subop *x = &a->ops[i], *y = &b->ops[i];
@@ -304,6 +306,9 @@ static void check_reply_same(const struct coord_reply *a, const struct coord_rep
 	CHECK_EQ(a->server_id, b->server_id);
 	CHECK_EQ(a->max_data, b->max_data);
 	CHECK_EQ(a->watches_kept, b->watches_kept);
+	CHECK(slice_same(a->principal, b->principal));
+	CHECK(slice_same(a->acl, b->acl));
+	CHECK_EQ(a->perms, b->perms);
 	CHECK_EQ(a->fail_index, b->fail_index);
 	CHECK_EQ(a->nops, b->nops);
 	for (uint32_t i = 0; i < a->nops; i++) {
@@ -668,7 +673,7 @@ static void spec_reply_body(struct buf *b, int op, const struct coord_reply *r)
 		coord_stat_put(b, &r->stat);
 		break;
 	case COORD_OP_GETACL:
-		coord_stat_put(b, &r->stat), put_slice(b, r->acl);
+		coord_stat_put(b, &r->stat), put_slice(b, r->acl), buf_u8(b, r->perms);
 		break;
 	case COORD_OP_GET:
 		coord_stat_put(b, &r->stat), put_slice(b, r->data);
