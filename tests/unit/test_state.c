@@ -298,6 +298,8 @@ static void collect_id(void *arg, struct session *se)
 static void fingerprint(const struct state *s, struct buf *b, int with_caches)
 {
 	buf_u64(b, tree_digest(&s->tree));
+	buf_u64(b, acls_digest(&s->acls));
+	buf_u32(b, s->acls.live);
 	buf_u64(b, s->tree.count);
 	buf_u64(b, s->tree.data_bytes);
 	struct idlist l = {.n = 0};
@@ -400,9 +402,43 @@ static int inv_node(void *arg, const struct znode *n)
 	return 0;
 }
 
+struct acl_refs {
+	const struct state *s;
+	uint32_t *refs;
+};
+
+static int count_acl(void *arg, const struct znode *n)
+{
+	struct acl_refs *a = arg;
+	CHECK(acls_valid(&a->s->acls, n->acl));
+	a->refs[n->acl]++;
+	return 0;
+}
+
+/* Every interned ACL's count is the number of nodes holding it; none is kept unused. */
+static void check_acl_refs(const struct state *s)
+{
+	struct acl_refs a = {s, calloc(s->acls.n + 1, sizeof(uint32_t))};
+	CHECK(a.refs);
+	tree_walk(s->tree.root, count_acl, &a);
+	uint32_t live = 0;
+	for (uint32_t id = 0; id < s->acls.n; id++) {
+		if (!acls_valid(&s->acls, id))
+			continue;
+		live++;
+		if (id != ACL_DEFAULT_ID) {
+			CHECK(a.refs[id] > 0);
+			CHECK_EQ(s->acls.v[id].refs, a.refs[id]);
+		}
+	}
+	CHECK_EQ(live, s->acls.live);
+	free(a.refs);
+}
+
 static void check_tree_invariants(const struct state *s)
 {
 	struct inv v = {.s = s};
+	check_acl_refs(s);
 	tree_walk(s->tree.root, inv_node, &v);
 	CHECK_EQ(v.count, s->tree.count);
 	CHECK_EQ(v.bytes, s->tree.data_bytes);
@@ -1868,6 +1904,15 @@ static const char *rpath(void)
 
 static int32_t rversion(void) { return R(3) ? -1 : (int32_t)R(4); }
 
+/* ACLs of the random run: mostly permissive, some that refuse the anonymous sessions or one
+ * principal, one that does not parse. Sessions 1, 4, 7 are principal p1, 2, 5 are p2. */
+static const char *const ACLS[] = {
+	"world:anyone:rwcda", "world:anyone:ra", "world:anyone:rcda,key:p1:rwcda", "key:p2:rwcda,world:anyone:wa",
+	"world:anyone:cdra", "world:anyone:rwcd", "bogus",
+};
+static const char *racl(void) { return R(3) ? ACLS[0] : ACLS[R(sizeof(ACLS) / sizeof(ACLS[0]))]; }
+static const char *sess_principal(unsigned si) { return si % 3 == 1 ? "p1" : si % 3 == 2 ? "p2" : ""; }
+
 static const char *const DATA[] = {"", "x", "hello", "0123456789abcdef", "zz\n"};
 static const char *rdata(void) { return DATA[R(5)]; }
 
@@ -1904,6 +1949,10 @@ static void gen_subop(struct coord_subop *o)
 		o->flags = rflags();
 		o->path = slice_str((o->flags & COORD_CREATE_SEQUENTIAL) ? PATHS[R(NPATHS)] : rpath());
 		o->data = slice_str(rdata());
+		if (R(5) == 0) {
+			o->flags |= COORD_CREATE_ACL;
+			o->acl = slice_str(racl());
+		}
 		break;
 	}
 	case 1:
@@ -1946,6 +1995,7 @@ static void gen_txn(struct gen *g, struct buf *out)
 		for (int i = 0; i < COORD_PASSWD_LEN; i++)
 			t.passwd[i] = (uint8_t)rnd();
 		t.timeout_ms = 1000 + R(5000);
+		snprintf(t.principal, sizeof(t.principal), "%s", sess_principal(si));
 		if (!g->alive[si]) {
 			g->xid[si] = g->ack[si] = 0;
 			free(g->prev[si]);
@@ -1978,6 +2028,10 @@ static void gen_txn(struct gen *g, struct buf *out)
 			q.data = slice_str(rdata());
 			if ((q.flags & COORD_CREATE_DIR) && R(6) == 0)
 				q.policy = (uint8_t)(1 + R(3));
+			if (R(6) == 0) {
+				q.flags |= COORD_CREATE_ACL;
+				q.acl = slice_str(racl());
+			}
 		} else if (op < 40) {
 			q.op = COORD_OP_SET;
 			q.path = slice_str(R(20) ? rpath() : "/");
@@ -2005,6 +2059,15 @@ static void gen_txn(struct gen *g, struct buf *out)
 			q.ops = ops;
 			for (uint32_t i = 0; i < q.nops; i++)
 				gen_subop(&ops[i]);
+		} else if (op < 93) {
+			q.op = COORD_OP_SETACL;
+			q.path = slice_str(rpath());
+			if (q.path.len == 1) /* keep "/" open, or the run would soon refuse most creates */
+				q.path = slice_str("/a");
+			q.acl = slice_str(racl());
+			q.version = rversion();
+			if (q.path.len == 2 && R(2)) /* and the top directories mostly open */
+				q.acl = slice_str(ACLS[0]);
 		} else if (op < 95) {
 			q.op = COORD_OP_SETPOLICY;
 			q.path = slice_str(rpath());
@@ -2155,6 +2218,7 @@ static void test_determinism(void)
 	CHECK(errs[COORD_ESESSIONEXPIRED] > 10);
 	CHECK(errs[COORD_EDUPLICATE] > 10);
 	CHECK(errs[COORD_ETOOLARGE] > 3);
+	CHECK(errs[COORD_ENOAUTH] > 10);
 	CHECK(maxnodes > 10);
 	for (int i = 0; i < NSESS; i++)
 		free(g.prev[i]);
