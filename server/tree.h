@@ -40,10 +40,11 @@ struct znode {
 	uint32_t nkids;
 	int64_t czxid, mzxid, pzxid, ctime, mtime;
 	int32_t version, cversion, aversion;
+	uint32_t acl;               /* id in the state's interned ACL table (acls.h), 0 = world:anyone:rwcda;
+				       here it fills the padding before owner: no bytes added per node */
 	uint64_t owner;             /* ephemeral owner session, 0 for persistent */
 	uint64_t ino;
 	uint32_t prio;              /* treap priority: hash of the name */
-	uint32_t acl;               /* id in the state's interned ACL table (acls.h); 0 = world:anyone:rwcda */
 	uint8_t kind, policy;
 	uint16_t name_len;
 	char name[];                /* not NUL-terminated */
