@@ -307,17 +307,19 @@ size_t session_describe(struct coordfs *fs, char *buf, size_t size)
 	struct coord_client *c = sc->c;
 	static const char *names[] = {"connecting", "connected", "expired", "closed"};
 	int st = coord_client_state(c);
-	char server[300];
+	char server[300], principal[COORD_PRINCIPAL_MAX + 1];
 	coord_client_server(c, server, sizeof(server));
+	coord_client_principal(c, principal, sizeof(principal));
 	int n = snprintf(buf, size,
 			 "session 0x%016" PRIx64 "\n"
 			 "timeout_ms %d\n"
 			 "state %s\n"
 			 "server %s\n"
-			 "last_zxid 0x%" PRIx64 "\n",
+			 "last_zxid 0x%" PRIx64 "\n"
+			 "principal %s\n",
 			 coord_client_session_id(c), coord_client_timeout_ms(c),
 			 st >= 0 && st < 4 ? names[st] : "unknown", server[0] ? server : "-",
-			 coord_client_last_zxid(c));
+			 coord_client_last_zxid(c), principal[0] ? principal : "-");
 	sput(fs, sc);
 	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
 }

@@ -204,18 +204,40 @@ def test_acls_are_equal_on_every_member_of_an_ensemble(make_ensemble):
     coordtest.wait_until(lambda: len(digests()) == 1, 10, what="equal tree digests")
 
 
-# ---- key:PRINCIPAL end to end: needs CURVE client keys (the `auth` work) ----
+# ---- key:PRINCIPAL end to end: needs CURVE client keys (issue 8's authentication) ----
 
 def coordd_can_authenticate():
-    """True once coordd takes client keys (its --help or usage mentions a key option)."""
+    """True once coordd takes client keys: its --help names auth=curve."""
     try:
         p = subprocess.run([str(coordtest.binary("coordd")), "--help"], capture_output=True, text=True, timeout=10)
     except Exception:
         return False
-    text = (p.stdout + p.stderr).lower()
-    return "curve" in text or "clientkeys" in text or "keyfile" in text
+    return "curve" in (p.stdout + p.stderr).lower()
 
 
-@pytest.mark.skipif(not coordd_can_authenticate(), reason="coordd cannot authenticate clients by key yet (issue 8, auth)")
-def test_key_principals_end_to_end():  # pragma: no cover - runs once auth merges
-    pytest.skip("write with the auth harness: a key:web client may set, an anonymous one may not")
+needs_auth = pytest.mark.skipif(not coordd_can_authenticate(),
+                                reason="coordd cannot authenticate clients by key yet (issue 8, auth)")
+
+
+@needs_auth
+def test_key_principals_and_the_super_user_end_to_end(make_server, tmp_path, monkeypatch):
+    from authtest import Keys
+    keys = Keys(tmp_path / "keys")
+    keys.use(monkeypatch, "admin")
+    srv = make_server(superUser="admin", **keys.server_settings(["admin", "web", "ops"]))
+
+    def as_(name, *args):
+        return coordtest.coordctl(srv.hosts, *args, env=keys.env(name))
+    assert as_("admin", "create", "--dir", "--acl", "key:web:rwcd,key:ops:r", "/app")[0] == 0
+    assert as_("web", "create", "/app/x", "1")[0] == 0           # inherits key:web:rwcd,key:ops:r
+    assert as_("ops", "create", "/app/y", "1")[0] == NOAUTH
+    assert as_("ops", "get", "/app/x")[1] == "1"
+    assert as_("ops", "set", "/app/x", "2")[0] == NOAUTH
+    assert as_("web", "setacl", "/app", "world:anyone:r")[0] == NOAUTH
+    assert as_("ops", "getacl", "/app")[1] == "key:web:rwcd,key:ops:r\n"
+    # the superUser passes every check: an ACL naming nobody cannot lock the operator out
+    assert as_("admin", "setacl", "/app", "key:nobody:r")[0] == 0
+    assert as_("web", "ls", "/app")[0] == NOAUTH
+    assert as_("admin", "ls", "/app")[1] == "x\n"
+    assert as_("admin", "setacl", "/app", "key:web:rwcda")[0] == 0
+    assert as_("web", "ls", "/app")[1] == "x\n"
