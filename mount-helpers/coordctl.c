@@ -1387,6 +1387,7 @@ static char *next_word(const char **s)
 struct multi_op {
 	struct coord_subop op;
 	char *path;
+	char *acl; /* create --acl=ACL */
 	const char *data;
 };
 
@@ -1431,6 +1432,18 @@ static int parse_multi_op(const char *arg, int idx, struct multi_op *m)
 			m->op.flags |= COORD_CREATE_EPHEMERAL | COORD_CREATE_SEQUENTIAL;
 		else if (m->op.op == COORD_OP_CREATE && strcmp(w, "--dir") == 0)
 			m->op.flags |= COORD_CREATE_DIR;
+		else if (m->op.op == COORD_OP_CREATE && strncmp(w, "--acl=", 6) == 0 && !m->acl) {
+			if (check_acl(w + 6)) {
+				free(w);
+				free(verb);
+				return EX_INVALID;
+			}
+			m->acl = strdup(w + 6);
+			if (!m->acl)
+				bad = 1;
+			m->op.flags |= COORD_CREATE_ACL;
+			m->op.acl = slice_str(m->acl);
+		}
 		else if (m->op.op != COORD_OP_CREATE && strcmp(w, "-v") == 0) {
 			char *v = next_word(&s);
 			long x;
@@ -1490,8 +1503,9 @@ static int cmd_multi(int argc, char **argv)
 	}
 	rc = EX_OK;
 	for (int i = 0; i < n && rc == EX_OK; i++) {
-		if (parse_multi_op(argv[optind + i], i, &ms[i]))
-			rc = EX_USAGE;
+		int prc = parse_multi_op(argv[optind + i], i, &ms[i]);
+		if (prc)
+			rc = prc == EX_INVALID ? EX_INVALID : EX_USAGE;
 		else
 			ops[i] = ms[i].op;
 	}
@@ -1528,8 +1542,10 @@ static int cmd_multi(int argc, char **argv)
 		}
 		coord_result_free(&res);
 	}
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		free(ms[i].path);
+		free(ms[i].acl);
+	}
 	free(ms);
 	free(ops);
 	return rc;
@@ -1662,7 +1678,7 @@ static const struct command commands[] = {
 	{"sync", "sync PATH", "Bring the connected member up to date with the leader.\n", cmd_sync},
 	{"multi", "multi 'OP ARGS'...",
 	 "Apply all the ops or none. Each argument is one op:\n"
-	 "  'create [-e] [-s] [--dir] PATH [DATA]'   'set [-v V] PATH DATA'\n"
+	 "  'create [-e] [-s] [--dir] [--acl=ACL] PATH [DATA]'   'set [-v V] PATH DATA'\n"
 	 "  'delete [-v V] PATH'                      'check -v V PATH'\n"
 	 "DATA is the rest of the argument after PATH. Prints each created path. On failure,\n"
 	 "says which op failed and why, and the exit status is that op's.\n",

@@ -163,6 +163,11 @@ def test_a_multi_with_one_refused_op_changes_nothing(server):
     assert rc == NOAUTH, out + err
     assert run(server, "exists", "/open/a")[0] == 1
     assert ok(server, "get", "/open/f") == "v0"
+    # a multi's create may give an ACL
+    ok(server, "multi", "create --acl=world:anyone:r /open/a x", "set /open/f v1")
+    assert ok(server, "getacl", "/open/a") == "world:anyone:r\n"
+    rc, _, err = run(server, "multi", "create --acl=world:anyone:z /open/b")
+    assert rc == INVALID and "bad permission" in err, err
 
 
 def test_acls_survive_a_restart_through_snapshots_and_the_log(make_server):
