@@ -601,6 +601,23 @@ static void test_all_or_nothing(void)
 	CHECK(memcmp(&c, &before, sizeof c) == 0);
 }
 
+/* superUser: a principal that passes every ACL check; none by default. */
+static void test_super_user(void)
+{
+	struct coord_config c;
+	coord_config_defaults(&c);
+	CHECK_STR(c.super_user, "");
+	CHECK_EQ(coord_config_line(&c, "superUser=ops.admin@site", err, sizeof err), COORD_OK);
+	CHECK_STR(c.super_user, "ops.admin@site");
+	CHECK_EQ(coord_config_line(&c, "superUser=bad name", err, sizeof err), COORD_EBADCONFIG);
+	CHECK(strstr(err, "superUser: 'bad name' is not a principal name") != NULL);
+	CHECK_EQ(coord_config_line(&c, "superUser=a/b", err, sizeof err), COORD_EBADCONFIG);
+	char longer[100];
+	snprintf(longer, sizeof longer, "superUser=%065d", 1);
+	CHECK_EQ(coord_config_line(&c, longer, err, sizeof err), COORD_EBADCONFIG);
+	CHECK_STR(c.super_user, "ops.admin@site");
+}
+
 /* coord_config_line on its own: one setting at a time, no file, no line number. */
 static void test_config_line(void)
 {
@@ -659,6 +676,7 @@ int main(void)
 	CHECK(mkdir(datadir, 0700) == 0);
 
 	RUN(test_defaults);
+	RUN(test_super_user);
 	RUN(test_standalone_minimal);
 	RUN(test_derived_timeouts);
 	RUN(test_every_key);
