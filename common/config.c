@@ -31,10 +31,10 @@ enum kind {
 	K_INT,      /* int field, whole number in [min, max] */
 	K_LONG,     /* long field */
 	K_U32,      /* uint32_t field */
+	K_PRINCIPAL, /* char[COORD_PRINCIPAL_MAX + 1] field, a principal name */
 	K_DIR,      /* char[COORD_DIR_MAX] field, non-empty */
 	K_HOST,     /* char[COORD_HOST_MAX] field, a host name or address */
 	K_PEERTYPE, /* peerType=participant|observer: checked against the member's own line */
-	K_PRINCIPAL, /* char[COORD_PRINCIPAL_MAX + 1] field, a principal name */
 	K_IGNORED,  /* a ZooKeeper key coordfs accepts and does not use */
 };
 
@@ -497,6 +497,14 @@ static int parse_line(struct coord_config *cfg, struct ctx *ctx, const char *lin
 			goto out;
 		*(uint32_t *)field = (uint32_t)v;
 		break;
+	case K_PRINCIPAL:
+		if (!coord_principal_valid(val, strlen(val))) {
+			seterr(err, errlen, "%s: '%s' is not a principal name (expected %s)", key, show(val, sv, sizeof sv),
+			       K->expect);
+			goto out;
+		}
+		strcpy(field, val);
+		break;
 	case K_DIR:
 		if (strlen(val) >= COORD_DIR_MAX) {
 			seterr(err, errlen, "%s: the path is %zu bytes long (expected at most %d)", key, strlen(val),
@@ -517,14 +525,6 @@ static int parse_line(struct coord_config *cfg, struct ctx *ctx, const char *lin
 		}
 		if (ctx)
 			ctx->peer_type = strcmp(val, "observer") == 0;
-		break;
-	case K_PRINCIPAL:
-		if (!coord_principal_valid(val, strlen(val))) {
-			seterr(err, errlen, "%s: '%s' is not a principal name (expected %s)", key, show(val, sv, sizeof sv),
-			       K->expect);
-			goto out;
-		}
-		strcpy(field, val);
 		break;
 	case K_IGNORED:
 		if (!ctx)

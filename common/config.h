@@ -3,7 +3,7 @@
  *
  * Keys as ZooKeeper's (dataDir, dataLogDir, clientPort, clientPortAddress, tickTime,
  * minSessionTimeout, maxSessionTimeout, snapCount, initLimit, syncLimit, maxClientCnxns) plus
- * coordfs's own (maxDataBytes, historyDepth, historyBytes, superUser), and one line per member
+ * coordfs's own (maxDataBytes, historyDepth, historyBytes), and one line per member
  * "server.N=host:peerPort:electionPort[:observer|:participant][;[addr:]clientPort]".
  * The member's own number comes from dataDir/myid. No server lines: standalone.
  * Parsing is all or nothing: an error names the file, the line and what is wrong.
@@ -41,8 +41,8 @@ struct coord_config {
 	uint32_t max_data_bytes;           /* default 1 MiB */
 	int history_depth;                 /* versions kept per znode, default 10, 0 = off */
 	uint32_t history_bytes;            /* bytes of history per znode, default 1 MiB */
+	char super_user[65];               /* superUser (coordfs's own key): passes every ACL check; "" = none */
 	int max_client_cnxns;              /* per client address, default 60, 0 = unlimited */
-	char super_user[65];               /* superUser: passes every ACL check; "" = none */
 	int my_id;                         /* from dataDir/myid; 0 when standalone without myid */
 	int nmembers;
 	struct coord_member members[COORD_MAX_MEMBERS];
