@@ -249,14 +249,14 @@ static void serve_read(struct server *s, struct client *c, const struct coord_re
 				: req->op == COORD_OP_REMOVEWATCH		   ? ~0u
 										   : 0;
 		err = coord_path_check((const char *)req->path.p, req->path.len, 0, why, sizeof(why));
-		const struct znode *wn = err ? NULL : tree_lookup(&s->st.tree, (const char *)req->path.p, req->path.len);
-		if (wn && req->op == COORD_OP_ADDWATCH) /* a watch needs read: its events name children */
-			err = state_acl_check(&s->st, wn, (const char *)req->path.p, req->path.len, principal,
-					      COORD_PERM_READ, why, sizeof(why));
 		if (!err && !kind) {
 			err = COORD_EBADARG;
 			snprintf(why, sizeof(why), "addwatch: mode must be persistent or persistent-recursive");
 		}
+		const struct znode *wn = err ? NULL : tree_lookup(&s->st.tree, (const char *)req->path.p, req->path.len);
+		if (wn && req->op == COORD_OP_ADDWATCH) /* a watch needs read: its events name children */
+			err = state_acl_check(&s->st, wn, (const char *)req->path.p, req->path.len, principal,
+					      COORD_PERM_READ, why, sizeof(why));
 		if (!err && req->op == COORD_OP_ADDWATCH) {
 			err = watch_add(s->wm, c->session, (const char *)req->path.p, req->path.len, kind);
 		} else if (!err) {
