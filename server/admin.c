@@ -143,6 +143,10 @@ static void conf(const struct server *s, struct buf *b)
 	say(b, "historyDepth=%d\n", c->history_depth);
 	say(b, "historyBytes=%u\n", c->history_bytes);
 	say(b, "serverId=%d\n", c->my_id);
+	say(b, "auth=%s\n", c->auth == COORD_AUTH_CURVE ? "curve" : "none");
+	say(b, "maxClientCnxns=%d\n", c->max_client_cnxns);
+	say(b, "maxSessionRequests=%d\n", c->max_session_requests);
+	say(b, "maxSessionWatches=%d\n", c->max_session_watches);
 	for (int i = 0; i < c->nmembers; i++) {
 		const struct coord_member *m = &c->members[i];
 		say(b, "server.%d=%s:%d:%d:%s;%d\n", m->id, m->host, m->peer_port, m->election_port,
@@ -158,8 +162,10 @@ struct cons_ctx {
 static void cons_one(void *arg, struct client *c)
 {
 	struct cons_ctx *x = arg;
-	say(x->b, " session=0x%016" PRIx64 " timeout=%u connected=%d watches=%zu\n", c->session, c->timeout_ms,
-	    c->route_len > 0, watch_count(x->s->wm, c->session));
+	const struct session *se = sessions_find(&x->s->st.sessions, c->session);
+	say(x->b, " session=0x%016" PRIx64 " timeout=%u connected=%d watches=%zu principal=%s\n", c->session,
+	    c->timeout_ms, c->route_len > 0, watch_count(x->s->wm, c->session),
+	    se && se->principal[0] ? se->principal : "anonymous");
 }
 
 int admin_answer(const struct server *s, const char *word, struct buf *out)
