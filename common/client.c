@@ -1287,7 +1287,7 @@ static void monitor_events(struct coord_client *c)
 			/* ZeroMQ answers nothing on a refused handshake: its monitor is the only one to say why. */
 			int err;
 			const char *why = handshake_text(event, value, c->key.secret_z85[0] != 0, &err);
-			if (!(c->refused_said & event))
+			if (!(c->refused_said & event) && (event != ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL || c->key.secret_z85[0]))
 				LOG_WARN("client: %s:%d: %s", c->hosts[c->host_idx].host, c->hosts[c->host_idx].port, why);
 			c->refused_said |= event;
 			pthread_mutex_lock(&c->mu);
