@@ -286,7 +286,8 @@ static void take_monitor(struct zap *z)
 				uint64_t sup;
 				char more_buf[80];
 				if (ratelog_ok(&z->log_nokey, mono_ns(), &sup))
-					LOG_WARN("refused a client from %s: its handshake failed (%s)%s", ip,
+					LOG_WARN("refused a client from %s: its handshake failed (%s)%s",
+						 strcmp(ip, "?") ? ip : "an address unknown (it closed before it was read)",
 						 z->curve ? "no CURVE key, or not this ensemble's server key"
 							  : "it uses CURVE but this server runs auth=none",
 						 more_text(sup, more_buf, sizeof(more_buf)));
