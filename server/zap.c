@@ -145,8 +145,8 @@ void zap_close(struct zap *z)
 
 int zap_server_socket(struct zap *z, void *sock, const char *domain)
 {
-	if (!z->curve && strcmp(domain, ZAP_DOMAIN_CLIENT) != 0)
-		return 0; /* plaintext peers: no handler needed */
+	if (!z->curve && (strcmp(domain, ZAP_DOMAIN_CLIENT) != 0 || !z->max_cnxns))
+		return 0; /* plaintext peers, or nothing to count: no handler needed */
 	int one = 1;
 	if (zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, domain, strlen(domain)) != 0)
 		return -1;
