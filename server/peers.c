@@ -49,7 +49,7 @@ int peers_open(struct peers *ps, void *zctx, const struct coord_config *cfg, str
 	zmq_setsockopt(ps->router, ZMQ_LINGER, &zero, sizeof(zero));
 	zmq_setsockopt(ps->router, ZMQ_RCVHWM, &hwm, sizeof(hwm));
 	ps->curve = zap->curve;
-	if (zap_server_socket(zap, ps->router, ZAP_DOMAIN_PEER) != 0) {
+	if (zap_server_socket(zap, ps->router, ZAP_DOMAIN_PEER) != 0 || zap_monitor_peers(zap, zctx, ps->router) != 0) {
 		snprintf(err, errlen, "cannot set up authentication on the peer port: %s", zmq_strerror(errno));
 		return COORD_EIO;
 	}

@@ -1562,12 +1562,14 @@ int server_run(struct server *s)
 	s->next_tick_ns = mono_ns() + s->tick_ns;
 	int64_t hand_over_deadline = 0;
 	while (!s->stop || hand_over(s, &hand_over_deadline)) {
-		zmq_pollitem_t it[4 + PEERS_MAX];
+		zmq_pollitem_t it[5 + PEERS_MAX];
 		int n = 0;
 		it[n++] = (zmq_pollitem_t){s->sock, 0, ZMQ_POLLIN, 0};
 		it[n++] = (zmq_pollitem_t){s->zap.sock, 0, ZMQ_POLLIN, 0};
 		if (s->zap.mon)
 			it[n++] = (zmq_pollitem_t){s->zap.mon, 0, ZMQ_POLLIN, 0};
+		if (s->zap.peer_mon)
+			it[n++] = (zmq_pollitem_t){s->zap.peer_mon, 0, ZMQ_POLLIN, 0};
 		if (!s->standalone) {
 			it[n++] = (zmq_pollitem_t){s->peers.router, 0, ZMQ_POLLIN, 0};
 			for (int i = 0; i < s->peers.n; i++)

@@ -135,7 +135,9 @@ void zap_close(struct zap *z)
 		zmq_close(z->sock);
 	if (z->mon)
 		zmq_close(z->mon);
-	z->sock = z->mon = NULL;
+	if (z->peer_mon)
+		zmq_close(z->peer_mon);
+	z->sock = z->mon = z->peer_mon = NULL;
 	coord_authkeys_free(&z->clients);
 	coord_authkeys_free(&z->members);
 	free(z->conns);
@@ -249,6 +251,38 @@ static void conn_remove(struct zap *z, int fd, char *ip, size_t iplen)
 			return;
 		}
 	snprintf(ip, iplen, "?");
+}
+
+/* The peer port's monitor: only failed handshakes (a member without a key, or with the wrong idea
+ * of our key); wrong keys are logged by answer(). */
+static void take_peer_monitor(struct zap *z)
+{
+	while (z->peer_mon) {
+		zmq_msg_t ev;
+		zmq_msg_init(&ev);
+		if (zmq_msg_recv(&ev, z->peer_mon, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&ev);
+			return;
+		}
+		uint16_t event = 0;
+		if (zmq_msg_size(&ev) >= 2)
+			memcpy(&event, zmq_msg_data(&ev), 2);
+		int more = zmq_msg_more(&ev);
+		zmq_msg_close(&ev);
+		if (more) {
+			zmq_msg_init(&ev);
+			zmq_msg_recv(&ev, z->peer_mon, 0);
+			zmq_msg_close(&ev);
+		}
+		uint64_t sup;
+		char more_buf[80];
+		if ((event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) &&
+		    ratelog_ok(&z->log_member_plain, mono_ns(), &sup)) {
+			z->refused_plain++;
+			LOG_WARN("peer port: refused a connection whose handshake failed (no CURVE key, or not this "
+				 "member's key: a forged or misconfigured member)%s", more_text(sup, more_buf, sizeof(more_buf)));
+		}
+	}
 }
 
 static void take_monitor(struct zap *z)
@@ -391,9 +425,25 @@ static void answer(struct zap *z)
 		zmq_msg_close(&f[i]);
 }
 
+int zap_monitor_peers(struct zap *z, void *zctx, void *peer_sock)
+{
+	if (!z->curve)
+		return 0;
+	if (zmq_socket_monitor(peer_sock, "inproc://coordd-peer-port-monitor",
+			       ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0)
+		return -1;
+	z->peer_mon = zmq_socket(zctx, ZMQ_PAIR);
+	int zero = 0;
+	if (!z->peer_mon || zmq_setsockopt(z->peer_mon, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
+	    zmq_connect(z->peer_mon, "inproc://coordd-peer-port-monitor") != 0)
+		return -1;
+	return 0;
+}
+
 void zap_poll(struct zap *z)
 {
 	take_monitor(z);
+	take_peer_monitor(z);
 	for (int i = 0; i < 1024 && z->sock; i++) {
 		int ev = 0;
 		size_t sl = sizeof(ev);

@@ -40,13 +40,14 @@ struct zap {
 	int curve;
 	void *sock;                     /* REP on inproc://zeromq.zap.01 */
 	void *mon;                      /* PAIR: the client port's monitor events */
+	void *peer_mon;                 /* PAIR: the peer port's failed handshakes (auth=curve) */
 	struct coord_authkeys clients, members;
 	char clients_file[COORD_DIR_MAX];
 	struct coord_keypair client_kp, member_kp; /* this server's secret keys */
 	int max_cnxns;                  /* 0 = unlimited */
 	struct zap_conn *conns;
 	size_t nconns, cconns;
-	struct ratelog log_key, log_nokey, log_member, log_cnxns;
+	struct ratelog log_key, log_nokey, log_member, log_member_plain, log_cnxns;
 	uint64_t refused_keys, refused_cnxns, refused_plain;
 	int failed_handshake;           /* the next disconnect is (most likely) that connection's */
 };
@@ -63,6 +64,8 @@ int zap_server_socket(struct zap *z, void *sock, const char *domain);
 int zap_peer_client(struct zap *z, void *sock, int id, char *err, size_t errlen);
 /* Watch the client port's connections (for maxClientCnxns and refusal logs). */
 int zap_monitor(struct zap *z, void *zctx, void *client_sock);
+/* Watch the peer port's failed handshakes (members without a key), to log them. */
+int zap_monitor_peers(struct zap *z, void *zctx, void *peer_sock);
 /* Answer every waiting ZAP request and take every monitor event. Never blocks. */
 void zap_poll(struct zap *z);
 /* SIGHUP: read authorizedKeysFile again; on a bad file keep the old list (and say why). */

@@ -224,6 +224,8 @@ def test_curve_ensemble_replicates_and_refuses_a_forged_member(curve_ensemble, k
             socks.append(s)
         wait_until(lambda: log_lines(m1, "peer port: refused a connection from 127.0.0.1 with key %s"
                                      % fake_pub.decode()), 10, what="the forged member to be refused")
+        wait_until(lambda: log_lines(m1, "peer port: refused a connection whose handshake failed"), 10,
+                   what="the member without a key to be refused")
         # a member's real key claiming another member's id (one that is down, so the id is free on
         # member 1's peer port): dropped by the check of the key's User-Id against the claim
         ens.members[1].stop()
