@@ -175,6 +175,9 @@ def test_coordfs_with_keys_mounts_and_without_keys_is_refused_clearly(curve_serv
     m = mount(curve_server, opts=["key=%s" % keys.key("admin"), "serverkey=%s" % keys.pub("service")])
     m.sh("echo hello > greeting")
     assert ok(curve_server.hosts, "get", "/greeting") == "hello\n"
+    cluster = m.sh("cat .cluster")  # asked with the mount's keys too
+    assert " up" in cluster and "connected" in cluster, cluster
+    assert "principal=admin" in ok(curve_server.hosts, "cons")
     d = tmp_path / "refused"
     d.mkdir()
     p = subprocess.run([str(binary("coordfs")), curve_server.hosts, str(d), "-o", "session_timeout=2"],
