@@ -1455,7 +1455,7 @@ int server_open(const struct coord_config *cfg, struct server **out, char *err, 
 		goto fail;
 	if (s->standalone)
 		process_ready(s); /* apply the whole durable log before the first client can read */
-	if ((rc = bind_client_port(s, err, errlen)))
+	if ((rc = bind_client_port(s, err, errlen)) || (rc = zap_start(&s->zap, err, errlen)))
 		goto fail;
 	s->leader_seen = -1;
 	if (s->standalone || (s->cfg.nmembers == 1))
@@ -1562,14 +1562,9 @@ int server_run(struct server *s)
 	s->next_tick_ns = mono_ns() + s->tick_ns;
 	int64_t hand_over_deadline = 0;
 	while (!s->stop || hand_over(s, &hand_over_deadline)) {
-		zmq_pollitem_t it[5 + PEERS_MAX];
+		zmq_pollitem_t it[2 + PEERS_MAX];
 		int n = 0;
 		it[n++] = (zmq_pollitem_t){s->sock, 0, ZMQ_POLLIN, 0};
-		it[n++] = (zmq_pollitem_t){s->zap.sock, 0, ZMQ_POLLIN, 0};
-		if (s->zap.mon)
-			it[n++] = (zmq_pollitem_t){s->zap.mon, 0, ZMQ_POLLIN, 0};
-		if (s->zap.peer_mon)
-			it[n++] = (zmq_pollitem_t){s->zap.peer_mon, 0, ZMQ_POLLIN, 0};
 		if (!s->standalone) {
 			it[n++] = (zmq_pollitem_t){s->peers.router, 0, ZMQ_POLLIN, 0};
 			for (int i = 0; i < s->peers.n; i++)
@@ -1589,7 +1584,6 @@ int server_run(struct server *s)
 			zap_reload(&s->zap);
 			clients_each(&s->cl, cut_unauthorised, s);
 		}
-		zap_poll(&s->zap);
 		if (!s->standalone)
 			peers_poll_monitors(&s->peers, peer_lost, s);
 		drain_peers(s);
@@ -1625,12 +1619,10 @@ void server_close(struct server *s)
 		int status;
 		waitpid(s->snap_pid, &status, 0);
 	}
-	if (s->sock) {
-		zmq_socket_monitor(s->sock, NULL, 0);
+	zap_close(&s->zap); /* first: its thread watches the ports' monitors */
+	if (s->sock)
 		zmq_close(s->sock);
-	}
 	peers_close(&s->peers);
-	zap_close(&s->zap);
 	if (s->zctx)
 		zmq_ctx_term(s->zctx);
 	raft_free(s->raft);

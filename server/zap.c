@@ -7,9 +7,11 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <zmq.h>
@@ -90,6 +92,8 @@ static int check_members(const struct coord_authkeys *ak, const struct coord_con
 int zap_open(struct zap *z, void *zctx, const struct coord_config *cfg, char *err, size_t errlen)
 {
 	memset(z, 0, sizeof(*z));
+	pthread_mutex_init(&z->mu, NULL);
+	z->mu_init = 1;
 	z->curve = cfg->auth == COORD_AUTH_CURVE;
 	z->max_cnxns = cfg->max_client_cnxns;
 	int rc;
@@ -131,6 +135,11 @@ int zap_open(struct zap *z, void *zctx, const struct coord_config *cfg, char *er
 
 void zap_close(struct zap *z)
 {
+	if (z->started) {
+		z->stopping = 1;
+		pthread_join(z->thread, NULL);
+		z->started = 0;
+	}
 	if (z->sock)
 		zmq_close(z->sock);
 	if (z->mon)
@@ -143,6 +152,9 @@ void zap_close(struct zap *z)
 	free(z->conns);
 	z->conns = NULL;
 	z->nconns = z->cconns = 0;
+	if (z->mu_init)
+		pthread_mutex_destroy(&z->mu);
+	z->mu_init = 0;
 }
 
 int zap_server_socket(struct zap *z, void *sock, const char *domain)
@@ -195,14 +207,16 @@ int zap_monitor(struct zap *z, void *zctx, void *client_sock)
 	return 0;
 }
 
-int zap_principal_ok(const struct zap *z, const char *principal)
+int zap_principal_ok(struct zap *z, const char *principal)
 {
 	if (!z->curve)
 		return 1;
-	for (size_t i = 0; i < z->clients.n; i++)
-		if (strcmp(z->clients.v[i].name, principal) == 0)
-			return 1;
-	return 0;
+	int ok = 0;
+	pthread_mutex_lock(&z->mu);
+	for (size_t i = 0; i < z->clients.n && !ok; i++)
+		ok = strcmp(z->clients.v[i].name, principal) == 0;
+	pthread_mutex_unlock(&z->mu);
+	return ok;
 }
 
 int zap_conns_from(const struct zap *z, const char *ip)
@@ -397,7 +411,12 @@ static void answer(struct zap *z)
 			reply(z, &reqid, "400", "not a member", "");
 		}
 	} else if (strcmp(domain, ZAP_DOMAIN_CLIENT) == 0) {
+		char principal[COORD_PRINCIPAL_MAX + 1] = "";
+		pthread_mutex_lock(&z->mu);
 		const struct coord_authkey *k = is_curve ? coord_authkeys_find(&z->clients, zmq_msg_data(&f[6])) : NULL;
+		if (k)
+			snprintf(principal, sizeof(principal), "%s", k->name);
+		pthread_mutex_unlock(&z->mu);
 		int count = zap_conns_from(z, ip);
 		if (z->max_cnxns && count > z->max_cnxns) {
 			z->refused_cnxns++;
@@ -407,9 +426,9 @@ static void answer(struct zap *z)
 			reply(z, &reqid, "500", "too many connections from this address", "");
 		} else if (!z->curve) {
 			reply(z, &reqid, "200", "OK", "");
-		} else if (k) {
-			LOG_DEBUG("admitted %s from %s", k->name, ip);
-			reply(z, &reqid, "200", "OK", k->name);
+		} else if (principal[0]) {
+			LOG_DEBUG("admitted %s from %s", principal, ip);
+			reply(z, &reqid, "200", "OK", principal);
 		} else {
 			z->refused_keys++;
 			if (ratelog_ok(&z->log_key, now, &sup))
@@ -440,17 +459,49 @@ int zap_monitor_peers(struct zap *z, void *zctx, void *peer_sock)
 	return 0;
 }
 
-void zap_poll(struct zap *z)
+/* The handler's thread: it alone uses the ZAP socket and the monitors once started. */
+static void *zap_main(void *arg)
 {
-	take_monitor(z);
-	take_peer_monitor(z);
-	for (int i = 0; i < 1024 && z->sock; i++) {
-		int ev = 0;
-		size_t sl = sizeof(ev);
-		if (zmq_getsockopt(z->sock, ZMQ_EVENTS, &ev, &sl) != 0 || !(ev & ZMQ_POLLIN))
+	struct zap *z = arg;
+	while (!z->stopping) {
+		zmq_pollitem_t it[3];
+		int n = 0;
+		it[n++] = (zmq_pollitem_t){z->sock, 0, ZMQ_POLLIN, 0};
+		if (z->mon)
+			it[n++] = (zmq_pollitem_t){z->mon, 0, ZMQ_POLLIN, 0};
+		if (z->peer_mon)
+			it[n++] = (zmq_pollitem_t){z->peer_mon, 0, ZMQ_POLLIN, 0};
+		if (zmq_poll(it, n, 100) < 0 && zmq_errno() != EINTR) {
+			LOG_ERROR("ZAP handler: zmq_poll: %s", zmq_strerror(zmq_errno()));
 			break;
-		answer(z);
+		}
+		take_monitor(z);
+		take_peer_monitor(z);
+		for (int i = 0; i < 1024; i++) {
+			int ev = 0;
+			size_t sl = sizeof(ev);
+			if (zmq_getsockopt(z->sock, ZMQ_EVENTS, &ev, &sl) != 0 || !(ev & ZMQ_POLLIN))
+				break;
+			answer(z);
+		}
 	}
+	return NULL;
+}
+
+int zap_start(struct zap *z, char *err, size_t errlen)
+{
+	/* Signals belong to the server's thread (SIGTERM, SIGHUP set flags there). */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(&z->thread, NULL, zap_main, z);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
+		snprintf(err, errlen, "cannot start the ZAP handler's thread: %s", strerror(rc));
+		return COORD_EIO;
+	}
+	z->started = 1;
+	return COORD_OK;
 }
 
 void zap_reload(struct zap *z)
@@ -470,7 +521,10 @@ void zap_reload(struct zap *z)
 		added += !coord_authkeys_find(&z->clients, fresh.v[i].key);
 	for (size_t i = 0; i < z->clients.n; i++)
 		removed += !coord_authkeys_find(&fresh, z->clients.v[i].key);
-	coord_authkeys_free(&z->clients);
+	pthread_mutex_lock(&z->mu);
+	struct coord_authkeys old = z->clients;
 	z->clients = fresh;
+	pthread_mutex_unlock(&z->mu);
+	coord_authkeys_free(&old);
 	LOG_INFO("SIGHUP: reloaded %s: %zu keys (%zu added, %zu removed)", z->clients_file, fresh.n, added, removed);
 }

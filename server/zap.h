@@ -2,8 +2,10 @@
  * zap.h: who may connect: the ZAP handler (ZeroMQ's authentication protocol, RFC 27) for both
  * ports, the per-address connection count behind maxClientCnxns, and rate-limited refusal logs.
  *
- * Runs on the server's one thread: the loop polls the handler's socket next to the others, so the
- * key lists and counters need no locks and a SIGHUP reload is a plain swap. With auth=curve the
+ * The handler runs on a thread of its own (handshakes do not wait for the server's loop, and the
+ * loop's poll set stays the server's), which alone touches the ZAP socket, the port monitors and
+ * the connection table once zap_start ran; the list of client keys is shared with the server's
+ * thread (principal checks, SIGHUP reload) under a mutex. With auth=curve the
  * client port admits keys of authorizedKeysFile (the principal is the connection's User-Id) and
  * the peer port admits only the members' keys of memberKeysFile (User-Id "server.N"). With
  * auth=none the client port still asks the handler (ZMQ_ZAP_DOMAIN is set), for maxClientCnxns,
@@ -13,6 +15,7 @@
 #ifndef COORD_ZAP_H
 #define COORD_ZAP_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,6 +53,11 @@ struct zap {
 	struct ratelog log_key, log_nokey, log_member, log_member_plain, log_cnxns;
 	uint64_t refused_keys, refused_cnxns, refused_plain;
 	int failed_handshake;           /* the next disconnect is (most likely) that connection's */
+	pthread_mutex_t mu;             /* guards clients (reload and principal checks vs the handler) */
+	int mu_init;
+	pthread_t thread;
+	int started;
+	volatile int stopping;
 };
 
 /*
@@ -66,13 +74,14 @@ int zap_peer_client(struct zap *z, void *sock, int id, char *err, size_t errlen)
 int zap_monitor(struct zap *z, void *zctx, void *client_sock);
 /* Watch the peer port's failed handshakes (members without a key), to log them. */
 int zap_monitor_peers(struct zap *z, void *zctx, void *peer_sock);
-/* Answer every waiting ZAP request and take every monitor event. Never blocks. */
-void zap_poll(struct zap *z);
-/* SIGHUP: read authorizedKeysFile again; on a bad file keep the old list (and say why). */
+/* Start the handler's thread, once every socket it watches exists (the end of server_open). */
+int zap_start(struct zap *z, char *err, size_t errlen);
+/* SIGHUP (on the server's thread): read authorizedKeysFile again; on a bad file keep the old list
+ * (and say why). */
 void zap_reload(struct zap *z);
 /* 1 if a session of this principal may go on (always with auth=none). */
-int zap_principal_ok(const struct zap *z, const char *principal);
-/* Connections currently counted from ip. */
+int zap_principal_ok(struct zap *z, const char *principal);
+/* Connections currently counted from ip (the handler's thread). */
 int zap_conns_from(const struct zap *z, const char *ip);
 
 #endif
