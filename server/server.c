@@ -1131,8 +1131,26 @@ static void tick_client(void *arg, struct client *c)
 	e->touched[e->ntouched++] = c->session;
 }
 
+/* After a reload: a session whose principal lost its key loses its connection here; its client's
+ * next CONNECT is refused (handle_connect), and a new connection fails the handshake. */
+static void cut_unauthorised(void *arg, struct client *c)
+{
+	struct server *s = arg;
+	const struct session *se = sessions_find(&s->st.sessions, c->session);
+	if (!c->route_len || !se || zap_principal_ok(&s->zap, se->principal))
+		return;
+	LOG_WARN("session 0x%016" PRIx64 " of principal '%s': key no longer authorised, connection cut", c->session,
+		 se->principal);
+	clients_detach(&s->cl, c);
+}
+
 static void tick(struct server *s)
 {
+	if (s->reload) { /* SIGHUP: read authorizedKeysFile again */
+		s->reload = 0;
+		zap_reload(&s->zap);
+		clients_each(&s->cl, cut_unauthorised, s);
+	}
 	raft_tick(s->raft);
 	struct expiry e = {s, mono_ns(), NULL, 0, 0};
 	clients_each(&s->cl, tick_client, &e);
@@ -1544,19 +1562,6 @@ static int hand_over(struct server *s, int64_t *deadline)
 	return now < *deadline;
 }
 
-/* After a reload: a session whose principal lost its key loses its connection here; its client's
- * next CONNECT is refused (handle_connect), and a new connection fails the handshake. */
-static void cut_unauthorised(void *arg, struct client *c)
-{
-	struct server *s = arg;
-	const struct session *se = sessions_find(&s->st.sessions, c->session);
-	if (!c->route_len || !se || zap_principal_ok(&s->zap, se->principal))
-		return;
-	LOG_WARN("session 0x%016" PRIx64 " of principal '%s': key no longer authorised, connection cut", c->session,
-		 se->principal);
-	clients_detach(&s->cl, c);
-}
-
 int server_run(struct server *s)
 {
 	s->next_tick_ns = mono_ns() + s->tick_ns;
@@ -1578,11 +1583,6 @@ int server_run(struct server *s)
 		if (zmq_poll(it, n, wait_ms) < 0 && errno != EINTR) {
 			LOG_ERROR("zmq_poll: %s", zmq_strerror(errno));
 			return COORD_EIO;
-		}
-		if (s->reload) {
-			s->reload = 0;
-			zap_reload(&s->zap);
-			clients_each(&s->cl, cut_unauthorised, s);
 		}
 		if (!s->standalone)
 			peers_poll_monitors(&s->peers, peer_lost, s);

@@ -86,9 +86,9 @@ struct server {
 	long txns_since_snap, snap_threshold;
 	struct server_stats stats;
 	struct zap zap;               /* who may connect (auth, maxClientCnxns) */
+	volatile sig_atomic_t reload; /* SIGHUP: read authorizedKeysFile again (at the next tick) */
 	struct ratelog log_ops, log_watches; /* per-session limits hit */
 	volatile sig_atomic_t stop;
-	volatile sig_atomic_t reload; /* SIGHUP: read authorizedKeysFile again */
 };
 
 /* Recover from dataDir/dataLogDir and bind the ports. COORD_OK or an error with a message. */
