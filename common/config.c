@@ -33,8 +33,8 @@ enum kind {
 	K_DIR,      /* char[COORD_DIR_MAX] field, non-empty */
 	K_HOST,     /* char[COORD_HOST_MAX] field, a host name or address */
 	K_PEERTYPE, /* peerType=participant|observer: checked against the member's own line */
-	K_AUTH,     /* auth=none|curve */
 	K_IGNORED,  /* a ZooKeeper key coordfs accepts and does not use */
+	K_AUTH,     /* auth=none|curve */
 };
 
 struct key {
@@ -523,6 +523,10 @@ static int parse_line(struct coord_config *cfg, struct ctx *ctx, const char *lin
 		if (ctx)
 			ctx->peer_type = strcmp(val, "observer") == 0;
 		break;
+	case K_IGNORED:
+		if (!ctx)
+			LOG_INFO("%s ignored (a ZooKeeper setting coordfs does not use)", key);
+		break;
 	case K_AUTH:
 		if (strcmp(val, "none") == 0) {
 			*(int *)field = COORD_AUTH_NONE;
@@ -533,10 +537,6 @@ static int parse_line(struct coord_config *cfg, struct ctx *ctx, const char *lin
 			       show(val, sv, sizeof sv));
 			goto out;
 		}
-		break;
-	case K_IGNORED:
-		if (!ctx)
-			LOG_INFO("%s ignored (a ZooKeeper setting coordfs does not use)", key);
 		break;
 	}
 	if (ctx)

@@ -3,8 +3,7 @@
  *
  * Keys as ZooKeeper's (dataDir, dataLogDir, clientPort, clientPortAddress, tickTime,
  * minSessionTimeout, maxSessionTimeout, snapCount, initLimit, syncLimit, maxClientCnxns) plus
- * coordfs's own (maxDataBytes, historyDepth, historyBytes, maxSessionRequests, maxSessionWatches,
- * auth, clientSecretKeyFile, authorizedKeysFile, secretKeyFile, memberKeysFile), and one line per member
+ * coordfs's own (maxDataBytes, historyDepth, historyBytes), and one line per member
  * "server.N=host:peerPort:electionPort[:observer|:participant][;[addr:]clientPort]".
  * The member's own number comes from dataDir/myid. No server lines: standalone.
  * Parsing is all or nothing: an error names the file, the line and what is wrong.
@@ -50,6 +49,9 @@ struct coord_config {
 	int history_depth;                 /* versions kept per znode, default 10, 0 = off */
 	uint32_t history_bytes;            /* bytes of history per znode, default 1 MiB */
 	int max_client_cnxns;              /* per client address, default 60, 0 = unlimited */
+	int my_id;                         /* from dataDir/myid; 0 when standalone without myid */
+	/* Authentication and limits (README "Security"): auth, clientSecretKeyFile,
+	 * authorizedKeysFile, secretKeyFile, memberKeysFile, maxSessionRequests, maxSessionWatches. */
 	int max_session_requests;          /* outstanding requests per session, default 10000 */
 	int max_session_watches;           /* watches per session, default 100000 */
 	int auth;                          /* enum coord_auth: auth=, or implied by the key files */
@@ -57,7 +59,6 @@ struct coord_config {
 	char authorized_keys_file[COORD_DIR_MAX];   /* "PRINCIPAL Z85KEY" per line */
 	char secret_key_file[COORD_DIR_MAX];        /* this member's own key pair (peer port) */
 	char member_keys_file[COORD_DIR_MAX];       /* "server.N Z85KEY" per member */
-	int my_id;                         /* from dataDir/myid; 0 when standalone without myid */
 	int nmembers;
 	struct coord_member members[COORD_MAX_MEMBERS];
 };

@@ -104,12 +104,12 @@ static void mntr(const struct server *s, struct buf *b)
 	say(b, "coordfs_server_id\t%d\n", s->cfg.my_id);
 	say(b, "coordfs_last_zxid\t0x%" PRIx64 "\n", s->st.last_zxid);
 	say(b, "coordfs_session_count\t%zu\n", s->st.sessions.count);
+	say(b, "coordfs_auth_refused\t%" PRIu64 "\n", s->zap.refused_keys + s->zap.refused_plain);
+	say(b, "coordfs_cnxns_refused\t%" PRIu64 "\n", s->zap.refused_cnxns);
 	say(b, "coordfs_log_fsyncs\t%" PRIu64 "\n", s->stats.fsyncs);
 	say(b, "coordfs_txns_logged\t%" PRIu64 "\n", s->stats.txns_logged);
 	say(b, "coordfs_snapshots\t%" PRIu64 "\n", s->stats.snapshots);
 	say(b, "coordfs_disk_error\t%d\n", s->disk_error);
-	say(b, "coordfs_auth_refused\t%" PRIu64 "\n", s->zap.refused_keys + s->zap.refused_plain);
-	say(b, "coordfs_cnxns_refused\t%" PRIu64 "\n", s->zap.refused_cnxns);
 	say(b, "coordfs_tree_digest\t0x%016" PRIx64 "\n", tree_digest(&s->st.tree));
 	say(b, "coordfs_elections_won\t%" PRIu64 "\n", s->stats.elections_won);
 	if (!s->standalone) {

@@ -264,15 +264,16 @@ static void serve_read(struct server *s, struct client *c, const struct coord_re
 				: req->op == COORD_OP_REMOVEWATCH		   ? ~0u
 										   : 0;
 		err = coord_path_check((const char *)req->path.p, req->path.len, 0, why, sizeof(why));
-		if (!err && !kind) {
-			err = COORD_EBADARG;
-			snprintf(why, sizeof(why), "addwatch: mode must be persistent or persistent-recursive");
-		}
 		if (!err && req->op == COORD_OP_ADDWATCH && watch_limit_hit(s, c)) {
 			err = COORD_ELIMIT;
 			snprintf(why, sizeof(why), "too many watches on this session (maxSessionWatches=%d)",
 				 s->cfg.max_session_watches);
-		} else if (!err && req->op == COORD_OP_ADDWATCH) {
+		}
+		if (!err && !kind) {
+			err = COORD_EBADARG;
+			snprintf(why, sizeof(why), "addwatch: mode must be persistent or persistent-recursive");
+		}
+		if (!err && req->op == COORD_OP_ADDWATCH) {
 			err = watch_add(s->wm, c->session, (const char *)req->path.p, req->path.len, kind);
 		} else if (!err) {
 			err = watch_remove(s->wm, c->session, (const char *)req->path.p, req->path.len, kind);
