@@ -2239,6 +2239,19 @@ static int admin_one(void *ctx, const struct coord_hostport *hp, const char *wor
 	zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof(one));
 	zmq_setsockopt(s, ZMQ_IPV6, &one, sizeof(one));
 	curve_client(s, &default_key, default_server_key);
+	/* A refused handshake gets no reply: the monitor says so, instead of "did not answer". */
+	static unsigned admin_mon_seq;
+	char monep[80];
+	snprintf(monep, sizeof(monep), "inproc://coord-admin-mon-%p-%u", ctx, __atomic_fetch_add(&admin_mon_seq, 1, __ATOMIC_RELAXED));
+	void *mon = NULL;
+	if (zmq_socket_monitor(s, monep, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) == 0 &&
+	    (mon = zmq_socket(ctx, ZMQ_PAIR)) != NULL) {
+		zmq_setsockopt(mon, ZMQ_LINGER, &zero, sizeof(zero));
+		if (zmq_connect(mon, monep) != 0) {
+			zmq_close(mon);
+			mon = NULL;
+		}
+	}
 	for (struct addrinfo *a = ai; a; a = a->ai_next) {
 		char ip[INET6_ADDRSTRLEN], ep[INET6_ADDRSTRLEN + 32];
 		if (a->ai_family == AF_INET) {
@@ -2272,11 +2285,36 @@ static int admin_one(void *ctx, const struct coord_hostport *hp, const char *wor
 		int64_t left = deadline - now_ms();
 		if (left <= 0)
 			break;
-		zmq_pollitem_t it = {s, 0, sent ? ZMQ_POLLIN : ZMQ_POLLOUT, 0};
-		if (zmq_poll(&it, 1, (long)left) < 0) {
+		zmq_pollitem_t its[2] = {{s, 0, sent ? ZMQ_POLLIN : ZMQ_POLLOUT, 0}, {mon, 0, ZMQ_POLLIN, 0}};
+		zmq_pollitem_t it;
+		if (zmq_poll(its, mon ? 2 : 1, (long)left) < 0) {
 			if (zmq_errno() == EINTR)
 				continue;
 			break;
+		}
+		it = its[0];
+		if (mon && (its[1].revents & ZMQ_POLLIN)) {
+			zmq_msg_t ev;
+			zmq_msg_init(&ev);
+			uint16_t event = 0;
+			uint32_t value = 0;
+			if (zmq_msg_recv(&ev, mon, ZMQ_DONTWAIT) >= 0 && zmq_msg_size(&ev) >= 6) {
+				memcpy(&event, zmq_msg_data(&ev), 2);
+				memcpy(&value, (const uint8_t *)zmq_msg_data(&ev) + 2, 4);
+			}
+			int more = zmq_msg_more(&ev);
+			zmq_msg_close(&ev);
+			if (more) {
+				zmq_msg_init(&ev);
+				zmq_msg_recv(&ev, mon, 0);
+				zmq_msg_close(&ev);
+			}
+			if (event) {
+				snprintf(err, errlen, "%s:%d: %s", hp->host, hp->port,
+					 handshake_text(event, value, default_key.secret_z85[0] != 0, &rc));
+				break;
+			}
+			continue;
 		}
 		if (!sent && (it.revents & ZMQ_POLLOUT)) {
 			if (zmq_send(s, b.p, b.len, ZMQ_DONTWAIT) >= 0)
@@ -2314,6 +2352,10 @@ static int admin_one(void *ctx, const struct coord_hostport *hp, const char *wor
 		}
 	}
 	buf_free(&b);
+	if (mon) {
+		zmq_socket_monitor(s, NULL, 0);
+		zmq_close(mon);
+	}
 	zmq_close(s);
 	return rc;
 }

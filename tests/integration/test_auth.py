@@ -113,6 +113,10 @@ def test_unlisted_key_no_key_and_wrong_server_key_are_refused_while_others_are_s
             assert rc == EX_NOAUTH and "server refused our key (not authorised)" in err, err
         rc, _, err = coordctl(h, "get", "/good", env=keys.env(None))
         assert rc == EX_NOAUTH and "requires a key" in err, err
+        rc, _, err = coordctl(h, "ruok", env=keys.env(None))  # the session-less admin words too
+        assert rc == EX_NOAUTH and "requires a key" in err, err
+        rc, _, err = coordctl(h, "srvr", env=keys.env("stranger"))
+        assert rc == EX_NOAUTH and "server refused our key" in err, err
         env = dict(keys.env("admin"), COORD_SERVER_KEY=str(keys.pub("stranger")))
         rc, _, err = coordctl(h, "get", "/good", env=env)
         assert rc == EX_NOAUTH and "handshake failed" in err, err
