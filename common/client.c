@@ -95,6 +95,7 @@ struct coord_client {
 	int open_err;                /* why connecting failed, for coord_client_open */
 	char open_msg[600];
 	int refused;                 /* handshakes refused in a row (every host refused: open fails) */
+	int closed;                  /* plaintext handshakes the server closed without a reason, in a row */
 	int refused_said;            /* the refusal was logged (once per kind of refusal) */
 
 	/* I/O thread only */
@@ -177,7 +178,8 @@ static const char *handshake_text(int event, uint32_t value, int have_key, int *
 				: "handshake failed: the server requires a key (give --key and --server-key, "
 				  "or COORD_KEY and COORD_SERVER_KEY, or -o key=FILE,serverkey=FILE)";
 	return have_key ? "handshake failed: the server closed it (is the server key the ensemble's?)"
-			: "handshake failed: the server closed it";
+			: "handshake failed: the server closed it (if the server requires a key, give --key and "
+			  "--server-key, or COORD_KEY and COORD_SERVER_KEY, or -o key=FILE,serverkey=FILE)";
 }
 
 /* ------------------------------------------------------------------ small helpers */
@@ -1279,7 +1281,7 @@ static void monitor_events(struct coord_client *c)
 		}
 		if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
 			pthread_mutex_lock(&c->mu);
-			c->refused = 0;
+			c->refused = c->closed = 0;
 			pthread_mutex_unlock(&c->mu);
 		} else if ((event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH || event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
 			    event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) &&
@@ -1294,9 +1296,14 @@ static void monitor_events(struct coord_client *c)
 			c->open_err = err;
 			snprintf(c->open_msg, sizeof(c->open_msg), "%s:%d: %s", c->hosts[c->host_idx].host,
 				 c->hosts[c->host_idx].port, why);
-			/* A plaintext connection closed mid-handshake may be a server going down: not a refusal. */
-			if ((event != ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL || c->key.secret_z85[0]) &&
-			    ++c->refused >= (int)c->nhosts)
+			/* A plaintext connection closed mid-handshake is most often a CURVE server that saw our
+			 * greeting before sending its own (else it says "mechanism mismatch"), but may be a
+			 * server going down: only three rounds of it count as a refusal. */
+			if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL && !c->key.secret_z85[0])
+				c->closed++;
+			else
+				c->refused++;
+			if (c->refused >= (int)c->nhosts || c->closed >= 3 * (int)c->nhosts)
 				pthread_cond_broadcast(&c->cv); /* coord_client_open need not wait any longer */
 			pthread_mutex_unlock(&c->mu);
 			attempt_failed(c);
@@ -1630,10 +1637,10 @@ int coord_client_open(const struct coord_client_opts *opts, struct coord_client 
 	int64_t deadline = now_ms() + c->connect_timeout_ms;
 	pthread_mutex_lock(&c->mu);
 	while (!c->ever_connected && c->state != COORD_STATE_EXPIRED && c->refused < (int)c->nhosts &&
-	       now_ms() < deadline)
+	       c->closed < 3 * (int)c->nhosts && now_ms() < deadline)
 		cv_wait_until(c, deadline);
 	int ok = c->ever_connected && c->state != COORD_STATE_EXPIRED;
-	int refused = !ok && c->refused >= (int)c->nhosts;
+	int refused = !ok && (c->refused >= (int)c->nhosts || c->closed >= 3 * (int)c->nhosts);
 	int oerr = c->state == COORD_STATE_EXPIRED ? COORD_ESESSIONEXPIRED : c->open_err;
 	char omsg[600];
 	snprintf(omsg, sizeof(omsg), "%s", c->open_msg);
