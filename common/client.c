@@ -44,6 +44,7 @@
 #include <zmq.h>
 
 #include "client_internal.h"
+#include "curve.h"
 #include "err.h"
 #include "log.h"
 
@@ -55,6 +56,9 @@
 #define CLOSE_WAIT_MS 2000          /* coord_client_close waits this long for CLOSE's reply */
 #define SETWATCHES_CHUNK (256u << 10) /* split re-arming so no frame grows without bound (ZOOKEEPER-706) */
 #define CONTROL_XID 0               /* CONNECT, PING, SETWATCHES, session-less ADMIN */
+/* The server takes frames of maxDataBytes + 1 MiB at most (ZMQ_MAXMSGSIZE, server.c) and drops the
+ * connection of a sender of a larger one: refuse those here, or a resend would loop forever. */
+#define FRAME_SLACK (1u << 20)
 
 enum phase { PH_IDLE, PH_WAIT_OUT, PH_HANDSHAKE, PH_CONNECTED, PH_DEAD };
 
@@ -73,6 +77,8 @@ struct coord_client {
 	void (*on_event)(void *arg, const struct coord_event *ev);
 	void (*on_state)(void *arg, int state);
 	void *cb_arg;
+	struct coord_keypair key;     /* CURVE: ours (secret_z85 "" = plaintext) */
+	char server_key[COORD_KEY_Z85_LEN + 1];
 
 	/* under mu */
 	int state;                   /* enum coord_state */
@@ -89,6 +95,9 @@ struct coord_client {
 	struct coord_pqueue pq;
 	int open_err;                /* why connecting failed, for coord_client_open */
 	char open_msg[600];
+	int refused;                 /* handshakes refused in a row (every host refused: open fails) */
+	int closed;                  /* plaintext handshakes the server closed without a reason, in a row */
+	int refused_said;            /* the refusal was logged (once per kind of refusal) */
 
 	/* I/O thread only */
 	void *sock, *mon;
@@ -109,6 +118,70 @@ struct coord_client {
 };
 
 static _Thread_local char last_error[256];
+
+/* coord_client_set_keys: set once at start, read by every open. */
+static struct coord_keypair default_key;
+static char default_server_key[COORD_KEY_Z85_LEN + 1];
+
+static int load_keys(const char *key_file, const char *server_key_file, struct coord_keypair *kp, char *server_key,
+		     char *err, size_t errlen)
+{
+	memset(kp, 0, sizeof(*kp));
+	server_key[0] = '\0';
+	if (!key_file && !server_key_file)
+		return COORD_OK;
+	if (!key_file || !server_key_file) {
+		snprintf(err, errlen, "CURVE needs both keys: %s", key_file ? "the server's public key file is missing"
+									     : "this client's key file is missing");
+		return COORD_EBADARG;
+	}
+	struct coord_keypair sk;
+	if (coord_key_load(key_file, 1, kp, err, errlen) || coord_key_load(server_key_file, 0, &sk, err, errlen)) {
+		memset(kp, 0, sizeof(*kp));
+		return COORD_EBADARG;
+	}
+	memcpy(server_key, sk.public_z85, COORD_KEY_Z85_LEN + 1);
+	return COORD_OK;
+}
+
+int coord_client_set_keys(const char *key_file, const char *server_key_file, char *err, size_t errlen)
+{
+	return load_keys(key_file, server_key_file, &default_key, default_server_key, err, errlen);
+}
+
+/* A DEALER (or the one-shot admin socket) as a CURVE client, when keys are set. */
+static int curve_client(void *s, const struct coord_keypair *kp, const char *server_key)
+{
+	if (!kp->secret_z85[0])
+		return 0;
+	if (zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, server_key, COORD_KEY_Z85_LEN) != 0 ||
+	    zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, kp->public_z85, COORD_KEY_Z85_LEN) != 0 ||
+	    zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, kp->secret_z85, COORD_KEY_Z85_LEN) != 0) {
+		LOG_WARN("client: cannot set CURVE keys: %s", zmq_strerror(zmq_errno()));
+		return -1;
+	}
+	return 0;
+}
+
+/* What a failed handshake means, for the person reading the error. */
+static const char *handshake_text(int event, uint32_t value, int have_key, int *err)
+{
+	*err = COORD_ENOAUTH;
+	if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && value == 500) {
+		*err = COORD_ELIMIT;
+		return "server refused the connection: too many connections from this address (maxClientCnxns)";
+	}
+	if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+		return have_key ? "server refused our key (not authorised)"
+				: "server refused the connection (not authorised)";
+	if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+		return have_key ? "handshake failed: the server does not use CURVE keys (auth=none?)"
+				: "handshake failed: the server requires a key (give --key and --server-key, "
+				  "or COORD_KEY and COORD_SERVER_KEY, or -o key=FILE,serverkey=FILE)";
+	return have_key ? "handshake failed: the server closed it (is the server key the ensemble's?)"
+			: "handshake failed: the server closed it (if the server requires a key, give --key and "
+			  "--server-key, or COORD_KEY and COORD_SERVER_KEY, or -o key=FILE,serverkey=FILE)";
+}
 
 /* ------------------------------------------------------------------ small helpers */
 
@@ -681,11 +754,14 @@ static void *make_socket(struct coord_client *c, void **mon)
 	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
 	zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof(one));
 	zmq_setsockopt(s, ZMQ_IPV6, &one, sizeof(one));
+	curve_client(s, &c->key, c->server_key);
 	*mon = NULL;
 	char ep[96];
 	snprintf(ep, sizeof(ep), "inproc://coord-client-mon-%p-%u", (void *)c, c->mon_seq++);
 	if (zmq_socket_monitor(s, ep, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED |
-				       ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_CLOSED) == 0) {
+				       ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_CLOSED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+				       ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+				       ZMQ_EVENT_HANDSHAKE_SUCCEEDED) == 0) {
 		void *m = zmq_socket(c->zctx, ZMQ_PAIR);
 		if (m) {
 			zmq_setsockopt(m, ZMQ_LINGER, &zero, sizeof(zero));
@@ -1193,8 +1269,11 @@ static void monitor_events(struct coord_client *c)
 			break;
 		}
 		uint16_t event = 0;
-		if (zmq_msg_size(&ev) >= 2)
+		uint32_t value = 0;
+		if (zmq_msg_size(&ev) >= 6) {
 			memcpy(&event, zmq_msg_data(&ev), 2);
+			memcpy(&value, (const uint8_t *)zmq_msg_data(&ev) + 2, 4);
+		}
 		int more = zmq_msg_more(&ev);
 		zmq_msg_close(&ev);
 		if (more) { /* the endpoint frame */
@@ -1202,7 +1281,35 @@ static void monitor_events(struct coord_client *c)
 			zmq_msg_recv(&addr, m, 0);
 			zmq_msg_close(&addr);
 		}
-		if (event == ZMQ_EVENT_CONNECT_RETRIED && c->phase == PH_WAIT_OUT) {
+		if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+			pthread_mutex_lock(&c->mu);
+			c->refused = c->closed = 0;
+			pthread_mutex_unlock(&c->mu);
+		} else if ((event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH || event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+			    event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) &&
+			   (c->phase == PH_WAIT_OUT || c->phase == PH_HANDSHAKE)) {
+			/* ZeroMQ answers nothing on a refused handshake: its monitor is the only one to say why. */
+			int err;
+			const char *why = handshake_text(event, value, c->key.secret_z85[0] != 0, &err);
+			if (!(c->refused_said & event) && (event != ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL || c->key.secret_z85[0]))
+				LOG_WARN("client: %s:%d: %s", c->hosts[c->host_idx].host, c->hosts[c->host_idx].port, why);
+			c->refused_said |= event;
+			pthread_mutex_lock(&c->mu);
+			c->open_err = err;
+			snprintf(c->open_msg, sizeof(c->open_msg), "%s:%d: %s", c->hosts[c->host_idx].host,
+				 c->hosts[c->host_idx].port, why);
+			/* A plaintext connection closed mid-handshake is most often a CURVE server that saw our
+			 * greeting before sending its own (else it says "mechanism mismatch"), but may be a
+			 * server going down: only three rounds of it count as a refusal. */
+			if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL && !c->key.secret_z85[0])
+				c->closed++;
+			else
+				c->refused++;
+			if (c->refused >= (int)c->nhosts || c->closed >= 3 * (int)c->nhosts)
+				pthread_cond_broadcast(&c->cv); /* coord_client_open need not wait any longer */
+			pthread_mutex_unlock(&c->mu);
+			attempt_failed(c);
+		} else if (event == ZMQ_EVENT_CONNECT_RETRIED && c->phase == PH_WAIT_OUT) {
 			LOG_DEBUG("client: %s refused the connection", c->addrs[c->addr_idx]);
 			pthread_mutex_lock(&c->mu);
 			c->open_err = COORD_ECONNLOSS;
@@ -1469,6 +1576,16 @@ int coord_client_open(const struct coord_client_opts *opts, struct coord_client 
 	c->on_event = opts->on_event;
 	c->on_state = opts->on_state;
 	c->cb_arg = opts->arg;
+	if (opts->key_file || opts->server_key_file) {
+		rc = load_keys(opts->key_file, opts->server_key_file, &c->key, c->server_key, err, errlen);
+		if (rc) {
+			client_free(c);
+			return rc;
+		}
+	} else {
+		c->key = default_key;
+		memcpy(c->server_key, default_server_key, sizeof(c->server_key));
+	}
 	c->max_data = COORD_MAX_DATA;
 	c->state = COORD_STATE_CONNECTING;
 	c->notified_state = COORD_STATE_CONNECTING;
@@ -1521,9 +1638,11 @@ int coord_client_open(const struct coord_client_opts *opts, struct coord_client 
 
 	int64_t deadline = now_ms() + c->connect_timeout_ms;
 	pthread_mutex_lock(&c->mu);
-	while (!c->ever_connected && c->state != COORD_STATE_EXPIRED && now_ms() < deadline)
+	while (!c->ever_connected && c->state != COORD_STATE_EXPIRED && c->refused < (int)c->nhosts &&
+	       c->closed < 3 * (int)c->nhosts && now_ms() < deadline)
 		cv_wait_until(c, deadline);
 	int ok = c->ever_connected && c->state != COORD_STATE_EXPIRED;
+	int refused = !ok && (c->refused >= (int)c->nhosts || c->closed >= 3 * (int)c->nhosts);
 	int oerr = c->state == COORD_STATE_EXPIRED ? COORD_ESESSIONEXPIRED : c->open_err;
 	char omsg[600];
 	snprintf(omsg, sizeof(omsg), "%s", c->open_msg);
@@ -1531,6 +1650,8 @@ int coord_client_open(const struct coord_client_opts *opts, struct coord_client 
 	if (!ok) {
 		if (oerr == COORD_ESESSIONEXPIRED)
 			snprintf(err, errlen, "session expired: %s", omsg);
+		else if (refused)
+			snprintf(err, errlen, "%s", omsg);
 		else
 			snprintf(err, errlen, "no server answered within %d ms (last try: %s)", c->connect_timeout_ms, omsg);
 		stop_and_free(c);
@@ -1665,6 +1786,8 @@ int coord_submit(struct coord_client *c, const struct coord_req *req, coord_done
 		rc = coord_req_encode(&b, &r);
 		if (rc == COORD_OK && b.oom)
 			rc = COORD_ENOMEM;
+		if (rc == COORD_OK && b.len > (size_t)c->max_data + FRAME_SLACK)
+			rc = COORD_ETOOLARGE; /* e.g. a multi whose parts fit but whose whole does not */
 		if (rc == COORD_OK) {
 			p->frame = buf_take(&b, &p->len);
 			coord_pq_push(&c->pq, p);
@@ -2166,6 +2289,20 @@ static int admin_one(void *ctx, const struct coord_hostport *hp, const char *wor
 	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
 	zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof(one));
 	zmq_setsockopt(s, ZMQ_IPV6, &one, sizeof(one));
+	curve_client(s, &default_key, default_server_key);
+	/* A refused handshake gets no reply: the monitor says so, instead of "did not answer". */
+	static unsigned admin_mon_seq;
+	char monep[80];
+	snprintf(monep, sizeof(monep), "inproc://coord-admin-mon-%p-%u", ctx, __atomic_fetch_add(&admin_mon_seq, 1, __ATOMIC_RELAXED));
+	void *mon = NULL;
+	if (zmq_socket_monitor(s, monep, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) == 0 &&
+	    (mon = zmq_socket(ctx, ZMQ_PAIR)) != NULL) {
+		zmq_setsockopt(mon, ZMQ_LINGER, &zero, sizeof(zero));
+		if (zmq_connect(mon, monep) != 0) {
+			zmq_close(mon);
+			mon = NULL;
+		}
+	}
 	for (struct addrinfo *a = ai; a; a = a->ai_next) {
 		char ip[INET6_ADDRSTRLEN], ep[INET6_ADDRSTRLEN + 32];
 		if (a->ai_family == AF_INET) {
@@ -2199,11 +2336,36 @@ static int admin_one(void *ctx, const struct coord_hostport *hp, const char *wor
 		int64_t left = deadline - now_ms();
 		if (left <= 0)
 			break;
-		zmq_pollitem_t it = {s, 0, sent ? ZMQ_POLLIN : ZMQ_POLLOUT, 0};
-		if (zmq_poll(&it, 1, (long)left) < 0) {
+		zmq_pollitem_t its[2] = {{s, 0, sent ? ZMQ_POLLIN : ZMQ_POLLOUT, 0}, {mon, 0, ZMQ_POLLIN, 0}};
+		zmq_pollitem_t it;
+		if (zmq_poll(its, mon ? 2 : 1, (long)left) < 0) {
 			if (zmq_errno() == EINTR)
 				continue;
 			break;
+		}
+		it = its[0];
+		if (mon && (its[1].revents & ZMQ_POLLIN)) {
+			zmq_msg_t ev;
+			zmq_msg_init(&ev);
+			uint16_t event = 0;
+			uint32_t value = 0;
+			if (zmq_msg_recv(&ev, mon, ZMQ_DONTWAIT) >= 0 && zmq_msg_size(&ev) >= 6) {
+				memcpy(&event, zmq_msg_data(&ev), 2);
+				memcpy(&value, (const uint8_t *)zmq_msg_data(&ev) + 2, 4);
+			}
+			int more = zmq_msg_more(&ev);
+			zmq_msg_close(&ev);
+			if (more) {
+				zmq_msg_init(&ev);
+				zmq_msg_recv(&ev, mon, 0);
+				zmq_msg_close(&ev);
+			}
+			if (event) {
+				snprintf(err, errlen, "%s:%d: %s", hp->host, hp->port,
+					 handshake_text(event, value, default_key.secret_z85[0] != 0, &rc));
+				break;
+			}
+			continue;
 		}
 		if (!sent && (it.revents & ZMQ_POLLOUT)) {
 			if (zmq_send(s, b.p, b.len, ZMQ_DONTWAIT) >= 0)
@@ -2241,6 +2403,10 @@ static int admin_one(void *ctx, const struct coord_hostport *hp, const char *wor
 		}
 	}
 	buf_free(&b);
+	if (mon) {
+		zmq_socket_monitor(s, NULL, 0);
+		zmq_close(mon);
+	}
 	zmq_close(s);
 	return rc;
 }

@@ -44,7 +44,20 @@ struct coord_client_opts {
 	void (*on_event)(void *arg, const struct coord_event *ev);
 	void (*on_state)(void *arg, int state);
 	void *arg;
+	/* CurveZMQ: this client's key pair file (NAME.key) and the ensemble's public key file; both
+	 * NULL: the keys of coord_client_set_keys, else plaintext (for servers with auth=none). */
+	const char *key_file;
+	const char *server_key_file;
 };
+
+/*
+ * Process-wide keys for clients opened without their own and for coord_admin_oneshot (call once,
+ * before opening clients). Both NULL: plaintext. COORD_OK, or COORD_EBADARG with a message naming
+ * the file. A server that refuses the key makes coord_client_open fail with COORD_ENOAUTH ("server
+ * refused our key (not authorised)"), or COORD_ELIMIT when it refuses the connection for
+ * maxClientCnxns, once every host refused, instead of waiting out the timeout.
+ */
+int coord_client_set_keys(const char *key_file, const char *server_key_file, char *err, size_t errlen);
 
 /* A reply with its own memory: rep's slices point into frame. err is rep.err. */
 struct coord_result {
@@ -59,7 +72,8 @@ void coord_result_free(struct coord_result *res);
 /*
  * Connect and open (or resume) a session; blocks until connected or connect_timeout_ms passes.
  * Returns COORD_OK, COORD_ECONNLOSS (no server answered), COORD_ESESSIONEXPIRED (resume of a dead
- * session), COORD_EBADARG (unparsable hosts) with a message in err.
+ * session), COORD_EBADARG (unparsable hosts, bad key files), COORD_ENOAUTH (every server refused the
+ * handshake: key not authorised, or keys missing or not expected) with a message in err.
  */
 int coord_client_open(const struct coord_client_opts *opts, struct coord_client **out,
 		      char *err, size_t errlen);

@@ -36,6 +36,7 @@ enum kind {
 	K_HOST,     /* char[COORD_HOST_MAX] field, a host name or address */
 	K_PEERTYPE, /* peerType=participant|observer: checked against the member's own line */
 	K_IGNORED,  /* a ZooKeeper key coordfs accepts and does not use */
+	K_AUTH,     /* auth=none|curve */
 };
 
 struct key {
@@ -65,6 +66,13 @@ static const struct key keys[] = {
 	{"historyBytes", K_U32, F(history_bytes), 0, 1024LL * 1024 * 1024,
 	 "bytes, 0..1073741824 (1 GiB)"},
 	{"maxClientCnxns", K_INT, F(max_client_cnxns), 0, 1000000, "connections, 0..1000000 (0 = unlimited)"},
+	{"maxSessionRequests", K_INT, F(max_session_requests), 1, 10000000, "requests, 1..10000000"},
+	{"maxSessionWatches", K_INT, F(max_session_watches), 1, 100000000, "watches, 1..100000000"},
+	{"auth", K_AUTH, F(auth), 0, 0, "none or curve"},
+	{"clientSecretKeyFile", K_DIR, F(client_secret_key_file), 0, 0, "the ensemble's client key pair file"},
+	{"authorizedKeysFile", K_DIR, F(authorized_keys_file), 0, 0, "a file of 'PRINCIPAL Z85KEY' lines"},
+	{"secretKeyFile", K_DIR, F(secret_key_file), 0, 0, "this member's key pair file"},
+	{"memberKeysFile", K_DIR, F(member_keys_file), 0, 0, "a file of 'server.N Z85KEY' lines"},
 	{"peerType", K_PEERTYPE, 0, 0, 0, "participant or observer"},
 	{"superUser", K_PRINCIPAL, F(super_user), 0, 0, "a principal name, 1..64 characters of A-Z a-z 0-9 . _ @ + = -"},
 	{"autopurge.snapRetainCount", K_IGNORED, 0, 0, 0, NULL},
@@ -530,6 +538,17 @@ static int parse_line(struct coord_config *cfg, struct ctx *ctx, const char *lin
 		if (!ctx)
 			LOG_INFO("%s ignored (a ZooKeeper setting coordfs does not use)", key);
 		break;
+	case K_AUTH:
+		if (strcmp(val, "none") == 0) {
+			*(int *)field = COORD_AUTH_NONE;
+		} else if (strcmp(val, "curve") == 0) {
+			*(int *)field = COORD_AUTH_CURVE;
+		} else {
+			seterr(err, errlen, "%s: '%s' is not an authentication (expected none or curve)", key,
+			       show(val, sv, sizeof sv));
+			goto out;
+		}
+		break;
 	}
 	if (ctx)
 		ctx->key_line[k] = ctx->line;
@@ -554,11 +573,37 @@ void coord_config_defaults(struct coord_config *cfg)
 	cfg->history_depth = 10;
 	cfg->history_bytes = 1024 * 1024;
 	cfg->max_client_cnxns = 60;
+	cfg->max_session_requests = 10000;
+	cfg->max_session_watches = 100000;
 }
 
 int coord_config_line(struct coord_config *cfg, const char *line, char *err, size_t errlen)
 {
 	return parse_line(cfg, NULL, line, err, errlen);
+}
+
+int coord_config_check_auth(const struct coord_config *cfg, char *err, size_t errlen)
+{
+	const char *f = cfg->path[0] ? cfg->path : "the configuration";
+	if (cfg->auth == COORD_AUTH_UNSET) {
+		seterr(err, errlen, "%s: no authentication is configured: add 'auth=none' to serve in plaintext "
+		       "(whoever reaches the ports can read and change everything), or give key files for CurveZMQ: "
+		       "clientSecretKeyFile= and authorizedKeysFile=%s (see README.md, Security)", f,
+		       cfg->nmembers ? ", and secretKeyFile= and memberKeysFile= for the peer port" : "");
+		return COORD_EBADCONFIG;
+	}
+	if (cfg->auth != COORD_AUTH_CURVE)
+		return COORD_OK;
+	const char *missing = !cfg->client_secret_key_file[0] ? "clientSecretKeyFile (the ensemble's client key pair)"
+			    : !cfg->authorized_keys_file[0] ? "authorizedKeysFile (the clients' 'PRINCIPAL KEY' list)"
+			    : cfg->nmembers && !cfg->secret_key_file[0] ? "secretKeyFile (this member's key pair)"
+			    : cfg->nmembers && !cfg->member_keys_file[0] ? "memberKeysFile (the members' 'server.N KEY' list)"
+			    : NULL;
+	if (missing) {
+		seterr(err, errlen, "%s: auth=curve needs %s (see README.md, Security)", f, missing);
+		return COORD_EBADCONFIG;
+	}
+	return COORD_OK;
 }
 
 const struct coord_member *coord_config_self(const struct coord_config *cfg)
@@ -651,7 +696,29 @@ static int finish(struct coord_config *c, struct ctx *ctx, const char *file, cha
 		return COORD_EBADCONFIG;
 	}
 
+	int kauth = find_key("auth");
+	int keyfiles[] = {find_key("clientSecretKeyFile"), find_key("authorizedKeysFile"), find_key("secretKeyFile"),
+			  find_key("memberKeysFile")};
+	int first_key = 0;
+	for (size_t i = 0; i < sizeof(keyfiles) / sizeof(keyfiles[0]); i++)
+		if (ctx->key_line[keyfiles[i]] && !first_key)
+			first_key = keyfiles[i] + 1;
+	if (first_key && c->auth == COORD_AUTH_NONE) {
+		seterr(err, errlen, "%s:%d: auth: 'none' contradicts %s on line %d (expected auth=curve with key files, "
+		       "or auth=none without them)", file, ctx->key_line[kauth], keys[first_key - 1].name,
+		       ctx->key_line[first_key - 1]);
+		return COORD_EBADCONFIG;
+	}
+	if (first_key && c->auth == COORD_AUTH_UNSET)
+		c->auth = COORD_AUTH_CURVE;
 	if (c->nmembers == 0) {
+		int kpk = find_key("secretKeyFile"), kmk = find_key("memberKeysFile");
+		if (ctx->key_line[kpk] || ctx->key_line[kmk]) {
+			int k = ctx->key_line[kpk] ? kpk : kmk;
+			seterr(err, errlen, "%s:%d: %s: set without server lines (the peer port's keys are for an ensemble)",
+			       file, ctx->key_line[k], keys[k].name);
+			return COORD_EBADCONFIG;
+		}
 		if (ctx->key_line[kpeer]) {
 			seterr(err, errlen, "%s:%d: peerType: set without server lines (expected only in an ensemble)",
 			       file, ctx->key_line[kpeer]);

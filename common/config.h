@@ -18,6 +18,13 @@
 #define COORD_HOST_MAX 256
 #define COORD_DIR_MAX 1024
 
+/* How clients and members prove who they are (README "Security"). */
+enum coord_auth {
+	COORD_AUTH_UNSET = 0,  /* neither auth= nor key files: coordd refuses to start */
+	COORD_AUTH_NONE = 1,   /* auth=none: plaintext, anyone who reaches a port is trusted */
+	COORD_AUTH_CURVE = 2,  /* CurveZMQ on both ports, ZAP admits listed keys only */
+};
+
 struct coord_member {
 	int id;
 	char host[COORD_HOST_MAX];
@@ -44,6 +51,15 @@ struct coord_config {
 	char super_user[65];               /* superUser (coordfs's own key): passes every ACL check; "" = none */
 	int max_client_cnxns;              /* per client address, default 60, 0 = unlimited */
 	int my_id;                         /* from dataDir/myid; 0 when standalone without myid */
+	/* Authentication and limits (README "Security"): auth, clientSecretKeyFile,
+	 * authorizedKeysFile, secretKeyFile, memberKeysFile, maxSessionRequests, maxSessionWatches. */
+	int max_session_requests;          /* outstanding requests per session, default 10000 */
+	int max_session_watches;           /* watches per session, default 100000 */
+	int auth;                          /* enum coord_auth: auth=, or implied by the key files */
+	char client_secret_key_file[COORD_DIR_MAX]; /* the ensemble's client-port key pair */
+	char authorized_keys_file[COORD_DIR_MAX];   /* "PRINCIPAL Z85KEY" per line */
+	char secret_key_file[COORD_DIR_MAX];        /* this member's own key pair (peer port) */
+	char member_keys_file[COORD_DIR_MAX];       /* "server.N Z85KEY" per member */
 	int nmembers;
 	struct coord_member members[COORD_MAX_MEMBERS];
 };
@@ -57,6 +73,11 @@ void coord_config_defaults(struct coord_config *cfg);
 int coord_config_load(const char *file, struct coord_config *cfg, char *err, size_t errlen);
 /* Parse one "key=value" line (no comment, trimmed) into cfg; used by load and by tests. */
 int coord_config_line(struct coord_config *cfg, const char *line, char *err, size_t errlen);
+/*
+ * coordd's rule for authentication: CURVE needs its key files, plaintext needs auth=none said
+ * out loud. COORD_OK, or COORD_EBADCONFIG with a message that says what to add.
+ */
+int coord_config_check_auth(const struct coord_config *cfg, char *err, size_t errlen);
 /* The member entry for my_id, or NULL (standalone). */
 const struct coord_member *coord_config_self(const struct coord_config *cfg);
 

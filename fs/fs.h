@@ -55,6 +55,8 @@ struct fs_opts {
 	int foreground;
 	int debug;
 	char *logfile;
+	char *key_file;           /* -o key=: CURVE key pair, NULL: plaintext */
+	char *server_key_file;    /* -o serverkey=: the ensemble's public key */
 };
 
 struct coordfs {

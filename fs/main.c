@@ -42,6 +42,8 @@ static void usage(FILE *f)
 		"  -o session_timeout=SECONDS  session timeout to ask for (default %d; the server clamps it);\n"
 		"                              the mount's ephemeral files go this long after it dies\n"
 		"  -o logfile=PATH             log here when running in the background (default: nowhere)\n"
+		"  -o key=FILE                 this mount's CURVE key pair (NAME.key from coordctl keygen)\n"
+		"  -o serverkey=FILE           the ensemble's public key; without both keys: plaintext\n"
 		"  -o allow_other              let other users see the mount\n"
 		"  -o OPTION                   any other FUSE mount option (see below)\n"
 		"  -f                          stay in the foreground, log to stderr\n"
@@ -111,6 +113,10 @@ static void parse_o(struct fs_opts *o, char *list, char **fuse_o)
 			o->session_timeout_ms = (int)(v * 1000 + 0.5);
 		} else if (!strncmp(tok, "logfile=", 8)) {
 			o->logfile = tok + 8;
+		} else if (!strncmp(tok, "key=", 4)) {
+			o->key_file = tok + 4;
+		} else if (!strncmp(tok, "serverkey=", 10)) {
+			o->server_key_file = tok + 10;
 		} else if (!mount_only(tok)) {
 			fuse_opt_append(fuse_o, tok);
 		}
@@ -281,6 +287,13 @@ int main(int argc, char **argv)
 			die("out of memory");
 		free(cwd);
 		fs.opts.logfile = abs_log;
+	}
+
+	if (fs.opts.key_file || fs.opts.server_key_file) {
+		/* Read now, before the daemon changes to /: relative names mean what the user meant. */
+		char kerr[700];
+		if (coord_client_set_keys(fs.opts.key_file, fs.opts.server_key_file, kerr, sizeof(kerr)))
+			die("%s (-o key=FILE,serverkey=FILE)", kerr);
 	}
 
 	if (!fs.opts.foreground) {

@@ -31,6 +31,7 @@
 
 #include "acl.h"
 #include "client.h"
+#include "curve.h"
 #include "err.h"
 #include "log.h"
 #include "wire.h"
@@ -77,10 +78,14 @@ static const struct command commands[];
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: coordctl [-s HOST:PORT[,HOST:PORT...]] [-t SESSION_TIMEOUT_MS] COMMAND [ARGS]\n"
+		"usage: coordctl [-s HOST:PORT[,HOST:PORT...]] [-t SESSION_TIMEOUT_MS] [--key FILE --server-key FILE]\n"
+		"                COMMAND [ARGS]\n"
 		"\n"
-		"  -s SERVERS   the ensemble (default: $COORD_SERVERS, else " DEFAULT_SERVERS ")\n"
-		"  -t MS        session timeout to ask for (default %d; the server clamps it)\n"
+		"  -s SERVERS          the ensemble (default: $COORD_SERVERS, else " DEFAULT_SERVERS ")\n"
+		"  -t MS               session timeout to ask for (default %d; the server clamps it)\n"
+		"  --key FILE          this client's CURVE key pair (NAME.key; default: $COORD_KEY)\n"
+		"  --server-key FILE   the ensemble's public key (default: $COORD_SERVER_KEY); without\n"
+		"                      both keys coordctl talks plaintext (servers with auth=none)\n"
 		"\n"
 		"commands:\n",
 		DEFAULT_TIMEOUT_MS);
@@ -101,7 +106,7 @@ static void usage(FILE *f)
 		"     ephemeral parent, parent is a file, child policy refused\n"
 		"  7  connection lost, timed out, or session expired\n"
 		"  8  server-side error (I/O error, disk full, not ready, anything else)\n"
-		"  9  not authorised\n");
+		"  9  not authorised (also: the server refused our key)\n");
 }
 
 static void command_usage(FILE *f, const struct command *c)
@@ -1568,6 +1573,40 @@ static int cmd_admin(int argc, char **argv)
 	return stdout_failed();
 }
 
+#define OPT_FORCE 1100
+
+static int cmd_keygen(int argc, char **argv)
+{
+	static const struct option lo[] = {{"help", no_argument, NULL, OPT_HELP},
+					   {"force", no_argument, NULL, OPT_FORCE},
+					   {NULL, 0, NULL, 0}};
+	int c, help = 0, force = 0;
+	while ((c = getopt_cmd(argc, argv, "+f", lo, &help)) != -1) {
+		if (c == OPT_FORCE || c == 'f') {
+			force = 1;
+			continue;
+		}
+		int rc = help_or_bad(c, help);
+		if (rc >= 0)
+			return rc;
+	}
+	if (argc - optind != 1)
+		return usage_error(argc - optind < 1 ? "missing NAME" : "too many operands");
+	const char *name = argv[optind];
+	char keyfile[4096], pubfile[4096], err[600];
+	if (!*name)
+		return usage_error("NAME is empty");
+	int rc = coord_key_generate(name, force, keyfile, pubfile, sizeof(keyfile), err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "coordctl: keygen: %s\n", err);
+		return rc == COORD_ENODEEXISTS ? EX_EXISTS : rc == COORD_EBADARG ? EX_USAGE : EX_SERVER;
+	}
+	struct coord_keypair kp;
+	if (coord_key_load(pubfile, 0, &kp, err, sizeof(err)) == COORD_OK)
+		printf("%s %s\n", pubfile, kp.public_z85);
+	return stdout_failed();
+}
+
 static int cmd_session(int argc, char **argv)
 {
 	int rc = simple_args(argc, argv, 0, 0);
@@ -1686,8 +1725,16 @@ static const struct command commands[] = {
 	{"ruok", "ruok", "Ask the first answering server \"are you ok\" (it says imok).\n", cmd_admin},
 	{"srvr", "srvr", "Print the first answering server's status (as ZooKeeper's srvr).\n", cmd_admin},
 	{"mntr", "mntr", "Print the first answering server's metrics (as ZooKeeper's mntr).\n", cmd_admin},
+	{"cons", "cons", "List the first answering server's sessions (with each one's principal).\n", cmd_admin},
+	{"conf", "conf", "Print the first answering server's configuration.\n", cmd_admin},
 	{"session", "session", "Open a session and print its id, timeout, server and last zxid.\n",
 	 cmd_session},
+	{"keygen", "keygen [--force] NAME",
+	 "Make a CURVE key pair: NAME.key (public and secret key, mode 0600) and NAME.pub (the\n"
+	 "public key), as Z85 text; print \"NAME.pub PUBLICKEY\". An existing file is kept unless\n"
+	 "--force. A client's public key goes into the servers' authorizedKeysFile as a line\n"
+	 "\"PRINCIPAL PUBLICKEY\"; see README.md, Security.\n",
+	 cmd_keygen},
 	{"help", "help [COMMAND]", "Print the usage, or one command's.\n", cmd_help},
 	{NULL, NULL, NULL, NULL},
 };
@@ -1709,14 +1756,19 @@ int main(int argc, char **argv)
 	if (!servers || !*servers)
 		servers = DEFAULT_SERVERS;
 
+	const char *key = getenv("COORD_KEY"), *server_key = getenv("COORD_SERVER_KEY");
 	static const struct option lo[] = {{"help", no_argument, NULL, 'h'},
 					   {"servers", required_argument, NULL, 's'},
 					   {"timeout", required_argument, NULL, 't'},
+					   {"key", required_argument, NULL, 1101},
+					   {"server-key", required_argument, NULL, 1102},
 					   {NULL, 0, NULL, 0}};
 	int c;
 	while ((c = getopt_long(argc, argv, "+s:t:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 's': servers = optarg; break;
+		case 1101: key = optarg; break;
+		case 1102: server_key = optarg; break;
 		case 't': {
 			long v;
 			if (parse_int(optarg, 1, INT32_MAX, &v))
@@ -1741,6 +1793,17 @@ int main(int argc, char **argv)
 		return EX_USAGE;
 	}
 	cmd_name = cmd->name;
+	if (key && !*key)
+		key = NULL;
+	if (server_key && !*server_key)
+		server_key = NULL;
+	if (cmd->run != cmd_keygen && (key || server_key)) {
+		char err[600];
+		if (coord_client_set_keys(key, server_key, err, sizeof(err))) {
+			fprintf(stderr, "coordctl: %s (--key/--server-key, $COORD_KEY/$COORD_SERVER_KEY)\n", err);
+			return EX_USAGE;
+		}
+	}
 	/* The command sees argv from its own name on; optind = 0 makes getopt start afresh. */
 	int cargc = argc - optind;
 	char **cargv = argv + optind;

@@ -104,6 +104,8 @@ static void mntr(const struct server *s, struct buf *b)
 	say(b, "coordfs_server_id\t%d\n", s->cfg.my_id);
 	say(b, "coordfs_last_zxid\t0x%" PRIx64 "\n", s->st.last_zxid);
 	say(b, "coordfs_session_count\t%zu\n", s->st.sessions.count);
+	say(b, "coordfs_auth_refused\t%" PRIu64 "\n", s->zap.refused_keys + s->zap.refused_plain);
+	say(b, "coordfs_cnxns_refused\t%" PRIu64 "\n", s->zap.refused_cnxns);
 	say(b, "coordfs_log_fsyncs\t%" PRIu64 "\n", s->stats.fsyncs);
 	say(b, "coordfs_txns_logged\t%" PRIu64 "\n", s->stats.txns_logged);
 	say(b, "coordfs_snapshots\t%" PRIu64 "\n", s->stats.snapshots);
@@ -143,6 +145,10 @@ static void conf(const struct server *s, struct buf *b)
 	say(b, "historyDepth=%d\n", c->history_depth);
 	say(b, "historyBytes=%u\n", c->history_bytes);
 	say(b, "serverId=%d\n", c->my_id);
+	say(b, "auth=%s\n", c->auth == COORD_AUTH_CURVE ? "curve" : "none");
+	say(b, "maxClientCnxns=%d\n", c->max_client_cnxns);
+	say(b, "maxSessionRequests=%d\n", c->max_session_requests);
+	say(b, "maxSessionWatches=%d\n", c->max_session_watches);
 	for (int i = 0; i < c->nmembers; i++) {
 		const struct coord_member *m = &c->members[i];
 		say(b, "server.%d=%s:%d:%d:%s;%d\n", m->id, m->host, m->peer_port, m->election_port,
@@ -158,8 +164,10 @@ struct cons_ctx {
 static void cons_one(void *arg, struct client *c)
 {
 	struct cons_ctx *x = arg;
-	say(x->b, " session=0x%016" PRIx64 " timeout=%u connected=%d watches=%zu\n", c->session, c->timeout_ms,
-	    c->route_len > 0, watch_count(x->s->wm, c->session));
+	const struct session *se = sessions_find(&x->s->st.sessions, c->session);
+	say(x->b, " session=0x%016" PRIx64 " timeout=%u connected=%d watches=%zu principal=%s\n", c->session,
+	    c->timeout_ms, c->route_len > 0, watch_count(x->s->wm, c->session),
+	    se && se->principal[0] ? se->principal : "anonymous");
 }
 
 int admin_answer(const struct server *s, const char *word, struct buf *out)

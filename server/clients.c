@@ -166,6 +166,8 @@ struct client *clients_by_route(const struct clients *cs, const void *route, siz
 	return NULL;
 }
 
+void clients_detach(struct clients *cs, struct client *c) { detach_route(cs, c); }
+
 void clients_attach(struct clients *cs, struct client *c, const void *route, size_t len)
 {
 	if (len == 0 || len > CLIENT_ROUTE_MAX)

@@ -78,6 +78,8 @@ void clients_remove(struct clients *cs, uint64_t session);
 struct client *clients_by_route(const struct clients *cs, const void *route, size_t len);
 /* Attach a connection to a session (detaching whatever connection it had). */
 void clients_attach(struct clients *cs, struct client *c, const void *route, size_t len);
+/* Forget the session's connection (its requests then get "send CONNECT first"). */
+void clients_detach(struct clients *cs, struct client *c);
 /* Keep a copy of an event frame for replay; events older than twice the session timeout go
  * (a client away that long has lost its session anyway). */
 void client_ring_push(struct client *c, uint64_t zxid, const void *frame, size_t len, int64_t now_ns);

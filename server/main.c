@@ -22,6 +22,13 @@ static void on_signal(int sig)
 		server_stop(running);
 }
 
+static void on_hup(int sig)
+{
+	(void)sig;
+	if (running)
+		server_reload(running);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: coordd --config FILE\n"
@@ -34,6 +41,10 @@ static void usage(FILE *f)
 		   "\n"
 		   "  -c, --config FILE   the configuration file\n"
 		   "  -h, --help          this text\n"
+		   "\n"
+		   "Authentication: auth=curve with clientSecretKeyFile, authorizedKeysFile (and secretKeyFile,\n"
+		   "memberKeysFile in an ensemble), or auth=none for plaintext; see README.md, Security.\n"
+		   "SIGHUP reads authorizedKeysFile again.\n"
 		   "\n"
 		   "Stops cleanly on SIGTERM or SIGINT. Exit status: 0 clean stop, 1 failure, 2 bad usage or config.\n"
 		   "Environment: COORD_LOG_LEVEL=debug|info|warn|error.\n");
@@ -68,7 +79,7 @@ int main(int argc, char **argv)
 	coord_log_init("coordd", COORD_LOG_INFO);
 	static struct coord_config cfg;
 	char err[1024];
-	if (coord_config_load(file, &cfg, err, sizeof(err))) {
+	if (coord_config_load(file, &cfg, err, sizeof(err)) || coord_config_check_auth(&cfg, err, sizeof(err))) {
 		fprintf(stderr, "coordd: %s\n", err);
 		return 2;
 	}
@@ -84,6 +95,8 @@ int main(int argc, char **argv)
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
 	LOG_INFO("coordd %s started (myid %d, dataDir %s)", cfg.nmembers ? "member" : "standalone", cfg.my_id,
 		 cfg.data_dir);
 	int rc = server_run(s);

@@ -27,7 +27,8 @@ static void endpoint_of(char *out, size_t len, const char *host, int port)
 		snprintf(out, len, "tcp://%s:%d", host, port);
 }
 
-int peers_open(struct peers *ps, void *zctx, const struct coord_config *cfg, char *err, size_t errlen)
+int peers_open(struct peers *ps, void *zctx, const struct coord_config *cfg, struct zap *zap, char *err,
+	       size_t errlen)
 {
 	memset(ps, 0, sizeof(*ps));
 	ps->zctx = zctx;
@@ -47,6 +48,11 @@ int peers_open(struct peers *ps, void *zctx, const struct coord_config *cfg, cha
 	}
 	zmq_setsockopt(ps->router, ZMQ_LINGER, &zero, sizeof(zero));
 	zmq_setsockopt(ps->router, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	ps->curve = zap->curve;
+	if (zap_server_socket(zap, ps->router, ZAP_DOMAIN_PEER) != 0 || zap_monitor_peers(zap, zctx, ps->router) != 0) {
+		snprintf(err, errlen, "cannot set up authentication on the peer port: %s", zmq_strerror(errno));
+		return COORD_EIO;
+	}
 	char ep[COORD_HOST_MAX + 32];
 	/* Listen on the address our own line names, on every interface when it names a host name. */
 	endpoint_of(ep, sizeof(ep), "0.0.0.0", me->peer_port);
@@ -75,6 +81,9 @@ int peers_open(struct peers *ps, void *zctx, const struct coord_config *cfg, cha
 		zmq_setsockopt(p->sock, ZMQ_IMMEDIATE, &one, sizeof(one));
 		zmq_setsockopt(p->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
 		zmq_setsockopt(p->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max));
+		int rc = zap_peer_client(zap, p->sock, m->id, err, errlen);
+		if (rc)
+			return rc;
 		char monep[64];
 		snprintf(monep, sizeof(monep), "inproc://peer-mon-%d-%d", cfg->my_id, m->id);
 		if (zmq_socket_monitor(p->sock, monep, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) == 0) {
@@ -159,6 +168,19 @@ int peers_recv(struct peers *ps, int *from, void *msg)
 		LOG_WARN("peer port: a message from an unknown member '%.15s' was dropped", name);
 		zmq_msg_close(body);
 		return -1;
+	}
+	if (ps->curve) {
+		/* The routing id is the sender's claim; its key (the ZAP User-Id) is the proof. */
+		const char *who = zmq_msg_gets(body, "User-Id");
+		char want[32];
+		snprintf(want, sizeof(want), "server.%d", id);
+		if (!who || strcmp(who, want) != 0) {
+			if (!ps->forged_logged++)
+				LOG_WARN("peer port: %s claimed to be member %d: dropped (and further ones like it)",
+					 who ? who : "a connection without a key", id);
+			zmq_msg_close(body);
+			return -1;
+		}
 	}
 	*from = id;
 	return 1;

@@ -16,6 +16,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "zap.h"
 
 #define PEERS_MAX COORD_MAX_MEMBERS
 
@@ -38,10 +39,14 @@ struct peers {
 	uint64_t rx_index, rx_term, rx_total, rx_got;
 	char rx_path[COORD_DIR_MAX + 64];
 	char dir[COORD_DIR_MAX];
+	int curve;        /* auth=curve: a message's sender must be the member its key says */
+	unsigned forged_logged;
 };
 
 /* Bind our peer port and connect to the others. COORD_OK or COORD_EIO with a message. */
-int peers_open(struct peers *ps, void *zctx, const struct coord_config *cfg, char *err, size_t errlen);
+/* With zap->curve the peer port and every link use CURVE with the members' keys. */
+int peers_open(struct peers *ps, void *zctx, const struct coord_config *cfg, struct zap *zap, char *err,
+	       size_t errlen);
 void peers_close(struct peers *ps);
 /* Send one frame to member id (dropped if unreachable). */
 void peers_send(struct peers *ps, int id, const void *frame, size_t len);

@@ -33,7 +33,6 @@
 
 #define DRAIN_MAX 4096          /* messages taken in one round at most, per socket */
 #define SNAPSHOTS_KEPT 3
-#define MAX_OPS_PER_SESSION 100000
 #define RAFT_TICK_MS 10
 
 static int64_t mono_ns(void)
@@ -163,6 +162,19 @@ static void event_to(struct server *s, struct client *c, uint8_t type, const cha
 
 /* ---- reads and watch requests ---- */
 
+/* maxSessionWatches: 1 (and a rate-limited log line) when the session may add no more. */
+static int watch_limit_hit(struct server *s, const struct client *c)
+{
+	size_t n = watch_count(s->wm, c->session);
+	if (n < (size_t)s->cfg.max_session_watches)
+		return 0;
+	uint64_t sup;
+	if (ratelog_ok(&s->log_watches, mono_ns(), &sup))
+		LOG_WARN("session 0x%016" PRIx64 " hit maxSessionWatches=%d: further watches refused with ELIMIT "
+			 "(%" PRIu64 " more refusals not logged)", c->session, s->cfg.max_session_watches, sup);
+	return 1;
+}
+
 static int changed_since(void *arg, const struct znode *n)
 {
 	uint64_t rel = *(const uint64_t *)arg;
@@ -213,7 +225,7 @@ static void rearm(struct server *s, struct client *c, struct slice list, unsigne
 			fire = 1;
 		}
 		/* A one-shot watch that fired is used up; a persistent one stays. */
-		if (!fire || kind == WATCH_PERSIST || kind == WATCH_RECURSIVE)
+		if ((!fire || kind == WATCH_PERSIST || kind == WATCH_RECURSIVE) && !watch_limit_hit(s, c))
 			watch_add(s->wm, c->session, p, len, kind);
 		p += len + 1;
 	}
@@ -237,6 +249,12 @@ static void serve_read(struct server *s, struct client *c, const struct coord_re
 	case COORD_OP_GETACL:
 		err = state_read_as(&s->st, req, principal, &b);
 		if (req->watch && req->op != COORD_OP_SYNC &&
+		    (err == COORD_OK || (err == COORD_ENONODE && req->op == COORD_OP_EXISTS)) && watch_limit_hit(s, c)) {
+			buf_reset(&b);
+			snprintf(why, sizeof(why), "too many watches on this session (maxSessionWatches=%d)",
+				 s->cfg.max_session_watches);
+			error_frame(s, &b, req, COORD_ELIMIT, why);
+		} else if (req->watch && req->op != COORD_OP_SYNC &&
 		    (err == COORD_OK || (err == COORD_ENONODE && req->op == COORD_OP_EXISTS)))
 			watch_add(s->wm, c->session, (const char *)req->path.p, req->path.len,
 				  req->op == COORD_OP_LIST ? WATCH_CHILD : WATCH_DATA);
@@ -249,6 +267,11 @@ static void serve_read(struct server *s, struct client *c, const struct coord_re
 				: req->op == COORD_OP_REMOVEWATCH		   ? ~0u
 										   : 0;
 		err = coord_path_check((const char *)req->path.p, req->path.len, 0, why, sizeof(why));
+		if (!err && req->op == COORD_OP_ADDWATCH && watch_limit_hit(s, c)) {
+			err = COORD_ELIMIT;
+			snprintf(why, sizeof(why), "too many watches on this session (maxSessionWatches=%d)",
+				 s->cfg.max_session_watches);
+		}
 		if (!err && !kind) {
 			err = COORD_EBADARG;
 			snprintf(why, sizeof(why), "addwatch: mode must be persistent or persistent-recursive");
@@ -599,6 +622,12 @@ static void handle_connect(struct server *s, const void *route, size_t rlen, con
 			   const char *principal, int64_t now)
 {
 	char msg[200];
+	if (!zap_principal_ok(&s->zap, principal)) {
+		/* The key was removed from authorizedKeysFile (SIGHUP) after this connection was admitted. */
+		snprintf(msg, sizeof(msg), "principal '%s' is no longer authorised", principal);
+		send_error(s, route, rlen, req, COORD_ENOAUTH, msg);
+		return;
+	}
 	if (!req->session_id) {
 		new_session(s, route, rlen, req, principal, now);
 		return;
@@ -695,8 +724,15 @@ static void handle_client(struct server *s, const uint8_t *route, size_t rlen, c
 			/* No session on this connection here (never connected, or this member restarted):
 			 * the client library answers ENOTREADY by connecting again with its session. */
 			send_error(s, route, rlen, &req, COORD_ENOTREADY, "no session on this connection: send CONNECT first");
-		} else if (c->nops >= MAX_OPS_PER_SESSION) {
-			send_error(s, route, rlen, &req, COORD_ELIMIT, "too many outstanding requests on this session");
+		} else if (c->nops >= (uint32_t)s->cfg.max_session_requests) {
+			char msg[160];
+			uint64_t sup;
+			if (ratelog_ok(&s->log_ops, now, &sup))
+				LOG_WARN("session 0x%016" PRIx64 " hit maxSessionRequests=%d: requests refused with ELIMIT "
+					 "(%" PRIu64 " more refusals not logged)", c->session, s->cfg.max_session_requests, sup);
+			snprintf(msg, sizeof(msg), "too many outstanding requests on this session (maxSessionRequests=%d)",
+				 s->cfg.max_session_requests);
+			send_error(s, route, rlen, &req, COORD_ELIMIT, msg);
 		} else {
 			c->last_heard_ns = now;
 			c->touched = 1;
@@ -1105,8 +1141,26 @@ static void tick_client(void *arg, struct client *c)
 	e->touched[e->ntouched++] = c->session;
 }
 
+/* After a reload: a session whose principal lost its key loses its connection here; its client's
+ * next CONNECT is refused (handle_connect), and a new connection fails the handshake. */
+static void cut_unauthorised(void *arg, struct client *c)
+{
+	struct server *s = arg;
+	const struct session *se = sessions_find(&s->st.sessions, c->session);
+	if (!c->route_len || !se || zap_principal_ok(&s->zap, se->principal))
+		return;
+	LOG_WARN("session 0x%016" PRIx64 " of principal '%s': key no longer authorised, connection cut", c->session,
+		 se->principal);
+	clients_detach(&s->cl, c);
+}
+
 static void tick(struct server *s)
 {
+	if (s->reload) { /* SIGHUP: read authorizedKeysFile again */
+		s->reload = 0;
+		zap_reload(&s->zap);
+		clients_each(&s->cl, cut_unauthorised, s);
+	}
 	raft_tick(s->raft);
 	struct expiry e = {s, mono_ns(), NULL, 0, 0};
 	clients_each(&s->cl, tick_client, &e);
@@ -1363,6 +1417,10 @@ static int bind_client_port(struct server *s, char *err, size_t errlen)
 	zmq_setsockopt(s->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
 	zmq_setsockopt(s->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
 	zmq_setsockopt(s->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+	if (zap_server_socket(&s->zap, s->sock, ZAP_DOMAIN_CLIENT) != 0 || zap_monitor(&s->zap, s->zctx, s->sock) != 0) {
+		snprintf(err, errlen, "cannot set up authentication on the client port: %s", zmq_strerror(errno));
+		return COORD_EIO;
+	}
 	char ep[COORD_HOST_MAX + 32];
 	snprintf(ep, sizeof(ep), "tcp://%s:%d", s->cfg.client_addr, s->cfg.client_port);
 	if (zmq_bind(s->sock, ep) != 0) {
@@ -1420,11 +1478,13 @@ int server_open(const struct coord_config *cfg, struct server **out, char *err, 
 		rc = COORD_EIO;
 		goto fail;
 	}
-	if (!s->standalone && (rc = peers_open(&s->peers, s->zctx, &s->cfg, err, errlen)))
+	if ((rc = zap_open(&s->zap, s->zctx, &s->cfg, err, errlen)))
+		goto fail;
+	if (!s->standalone && (rc = peers_open(&s->peers, s->zctx, &s->cfg, &s->zap, err, errlen)))
 		goto fail;
 	if (s->standalone)
 		process_ready(s); /* apply the whole durable log before the first client can read */
-	if ((rc = bind_client_port(s, err, errlen)))
+	if ((rc = bind_client_port(s, err, errlen)) || (rc = zap_start(&s->zap, err, errlen)))
 		goto fail;
 	s->leader_seen = -1;
 	if (s->standalone || (s->cfg.nmembers == 1))
@@ -1560,6 +1620,8 @@ int server_run(struct server *s)
 
 void server_stop(struct server *s) { s->stop = 1; }
 
+void server_reload(struct server *s) { s->reload = 1; }
+
 void server_close(struct server *s)
 {
 	if (!s)
@@ -1568,6 +1630,7 @@ void server_close(struct server *s)
 		int status;
 		waitpid(s->snap_pid, &status, 0);
 	}
+	zap_close(&s->zap); /* first: its thread watches the ports' monitors */
 	if (s->sock)
 		zmq_close(s->sock);
 	peers_close(&s->peers);

@@ -26,6 +26,7 @@
 #include "state.h"
 #include "txnlog.h"
 #include "watch.h"
+#include "zap.h"
 
 struct server_stats {
 	uint64_t received, sent;
@@ -84,6 +85,9 @@ struct server {
 	uint64_t prev_snap_zxid, prev_snap_term; /* the log is compacted up to here */
 	long txns_since_snap, snap_threshold;
 	struct server_stats stats;
+	struct zap zap;               /* who may connect (auth, maxClientCnxns) */
+	volatile sig_atomic_t reload; /* SIGHUP: read authorizedKeysFile again (at the next tick) */
+	struct ratelog log_ops, log_watches; /* per-session limits hit */
 	volatile sig_atomic_t stop;
 };
 
@@ -93,6 +97,8 @@ int server_open(const struct coord_config *cfg, struct server **out, char *err, 
 int server_run(struct server *s);
 /* Ask the loop to finish its round and return (async-signal-safe). */
 void server_stop(struct server *s);
+/* Ask the loop to read authorizedKeysFile again (async-signal-safe). */
+void server_reload(struct server *s);
 void server_close(struct server *s);
 
 /* The text of a four-letter word (admin.c). COORD_OK, or COORD_EBADARG for an unknown word. */

@@ -55,7 +55,7 @@ class Member:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "myid").write_text("%d\n" % self.id)
         s = {"dataDir": self.data_dir, "dataLogDir": self.log_dir, "clientPort": CLIENT_PORT,
-             "clientPortAddress": self.host.ip}
+             "clientPortAddress": self.host.ip, "auth": "none"}  # the fault tests run plaintext
         s.update(self.cluster.settings)
         write_config(self.cfg, self.cluster.server_lines, **s)
 

@@ -88,6 +88,10 @@ def wait_until(pred, timeout, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
+# Config keys that choose authentication: a Server given none of them runs with auth=none.
+AUTH_KEYS = ("auth", "clientSecretKeyFile", "authorizedKeysFile", "secretKeyFile", "memberKeysFile")
+
+
 def write_config(path, lines=(), **settings):
     """Write a zoo.cfg-style file: one key=value per setting (in the order given), then raw lines."""
     path = Path(path)
@@ -231,6 +235,8 @@ class Server:
     def write_config(self):
         s = {"dataDir": self.data_dir, "clientPort": self.port, "clientPortAddress": LOOPBACK}
         s.update(self.settings)
+        if not any(k in s for k in AUTH_KEYS):
+            s["auth"] = "none"  # plaintext must be said out loud; tests that want keys give them
         if self.myid is not None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             (self.data_dir / "myid").write_text("%d\n" % self.myid)

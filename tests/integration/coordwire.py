@@ -182,13 +182,19 @@ class WireError(AssertionError):
 class Wire:
     """One DEALER connection to one server. Not thread-safe."""
 
-    def __init__(self, port, host="127.0.0.1", ctx=None):
+    def __init__(self, port, host="127.0.0.1", ctx=None, curve=None, source=None):
+        """curve: (public, secret, server_public) Z85 keys for a CURVE server; source: the local
+        address to connect from (e.g. "127.0.0.2", to look like another host)."""
         self.ctx = ctx or zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.SNDHWM, 0)
         self.sock.setsockopt(zmq.RCVHWM, 0)
-        self.sock.connect("tcp://%s:%d" % (host, port))
+        if curve:
+            pub, sec, server_pub = (x.encode() if isinstance(x, str) else x for x in curve)
+            self.sock.curve_publickey, self.sock.curve_secretkey, self.sock.curve_serverkey = pub, sec, server_pub
+        src = "%s:0;" % source if source else ""
+        self.sock.connect("tcp://%s%s:%d" % (src, host, port))
         self.next_xid = 1
         self.ack = 0
         self.session_id = 0

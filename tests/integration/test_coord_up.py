@@ -108,6 +108,9 @@ class CoordUp:
         self.state, self.mnt, self.port, self.peer_port = state, mnt, port, peer_port
         self.env = {k: v for k, v in os.environ.items() if k != "COORD_BUILD_DIR"}
         self.ctl = clone / "build" / "bin" / "coordctl"
+        # coord-up runs with CURVE on: coordctl uses the admin key it made
+        self.ctl_env = dict(os.environ, COORD_KEY=str(state / "keys" / "admin.key"),
+                            COORD_SERVER_KEY=str(state / "keys" / "service.pub"))
 
     def run(self, *args, timeout=120):
         p = subprocess.run([str(self.bin), "--state", str(self.state)] + [str(a) for a in args],
@@ -131,7 +134,7 @@ class CoordUp:
         out = []
         for i in (1, 2, 3):
             p = subprocess.run([str(self.ctl), "-s", self.hosts(i), "-t", "1000", "srvr"], capture_output=True,
-                               text=True, timeout=30)
+                               text=True, timeout=30, env=self.ctl_env)
             out.append(next((l.split(": ", 1)[1] for l in p.stdout.splitlines() if l.startswith("Mode: ")), None))
         return out
 
@@ -152,13 +155,24 @@ def test_coord_up_from_a_fresh_clone_runs_once_repairs_and_down_leaves_nothing(c
             assert (d / "data" / "myid").read_text().strip() == str(i)
             cfg = (d / "coord.cfg").read_text()
             assert "dataDir=%s" % (d / "data") in cfg and cfg.count("server.") == 3
+            assert "auth=curve" in cfg and "secretKeyFile=%s" % (cu.state / "keys" / ("member%d.key" % i)) in cfg
+        assert (cu.state / "keys" / "admin.key").stat().st_mode & 0o077 == 0
         assert sorted(cu.modes()) == ["follower", "follower", "leader"]
         assert mounted(cu.mnt)
         (cu.mnt / "greeting").write_text("hello\n")
         for i in (1, 2, 3):
             wait_until(lambda: subprocess.run([str(cu.ctl), "-s", cu.hosts(i), "get", "/greeting"],
-                                              capture_output=True, text=True).stdout == "hello\n", 10,
+                                              capture_output=True, text=True,
+                                              env=cu.ctl_env).stdout == "hello\n", 10,
                        what="member %d to have /greeting" % i)
+        # CURVE is on: without a key coordctl is refused, clearly; the mount's session is "admin"'s
+        env = {k: v for k, v in os.environ.items() if not k.startswith("COORD_")}
+        p = subprocess.run([str(cu.ctl), "-s", cu.hosts(1), "get", "/greeting"], capture_output=True, text=True,
+                           env=env, timeout=30)
+        assert p.returncode == 9 and "requires a key" in p.stderr, p.stderr
+        cons = "".join(subprocess.run([str(cu.ctl), "-s", cu.hosts(i), "cons"], capture_output=True, text=True,
+                                      env=cu.ctl_env, timeout=30).stdout for i in (1, 2, 3))
+        assert "principal=admin" in cons, cons
         st = cu.run("--status")
         assert st.returncode == 0, st.stdout
         assert st.stdout.count("running (pid") == 3 and "leader" in st.stdout and str(cu.mnt) in st.stdout

@@ -212,6 +212,48 @@ static void test_every_key(void)
 	CHECK_EQ(c.tick_time, 3600000);
 }
 
+/* auth=: plaintext must be said, key files imply curve, curve needs its files, no contradictions. */
+static void test_auth(void)
+{
+	struct coord_config c;
+	CHECK_OK(load(&c, "dataDir=@DATA@\n"));
+	CHECK_EQ(c.auth, COORD_AUTH_UNSET);
+	CHECK_EQ(coord_config_check_auth(&c, err, sizeof err), COORD_EBADCONFIG);
+	CHECK(strstr(err, "auth=none") && strstr(err, "clientSecretKeyFile") && strstr(err, "authorizedKeysFile"));
+	CHECK_OK(load(&c, "dataDir=@DATA@\nauth=none\n"));
+	CHECK_EQ(c.auth, COORD_AUTH_NONE);
+	CHECK_OK(coord_config_check_auth(&c, err, sizeof err));
+	CHECK_OK(load(&c, "dataDir=@DATA@\nclientSecretKeyFile=/k/s.key\nauthorizedKeysFile=/k/ak\n"));
+	CHECK_EQ(c.auth, COORD_AUTH_CURVE);
+	CHECK_STR(c.client_secret_key_file, "/k/s.key");
+	CHECK_STR(c.authorized_keys_file, "/k/ak");
+	CHECK_OK(coord_config_check_auth(&c, err, sizeof err));
+	CHECK_OK(load(&c, "dataDir=@DATA@\nauth=curve\nclientSecretKeyFile=/k/s.key\n"));
+	CHECK_EQ(coord_config_check_auth(&c, err, sizeof err), COORD_EBADCONFIG);
+	CHECK(strstr(err, "authorizedKeysFile"));
+	BAD(3, "auth: 'none' contradicts clientSecretKeyFile on line 2",
+	    "dataDir=@DATA@\nclientSecretKeyFile=/k/s.key\nauth=none\n");
+	BAD(2, "auth: 'yes' is not an authentication (expected none or curve)", "dataDir=@DATA@\nauth=yes\n");
+	BAD(2, "secretKeyFile: set without server lines", "dataDir=@DATA@\nsecretKeyFile=/k/m.key\nauth=curve\n");
+	/* an ensemble needs its members' keys too */
+	set_myid("1");
+	CHECK_OK(load(&c, "dataDir=@DATA@\nclientSecretKeyFile=/k/s.key\nauthorizedKeysFile=/k/ak\n"
+			  "server.1=127.0.0.1:2888:3888\n"));
+	CHECK_EQ(coord_config_check_auth(&c, err, sizeof err), COORD_EBADCONFIG);
+	CHECK(strstr(err, "secretKeyFile"));
+	CHECK_OK(load(&c, "dataDir=@DATA@\nclientSecretKeyFile=/k/s.key\nauthorizedKeysFile=/k/ak\n"
+			  "secretKeyFile=/k/m1.key\nmemberKeysFile=/k/members\nserver.1=127.0.0.1:2888:3888\n"));
+	CHECK_OK(coord_config_check_auth(&c, err, sizeof err));
+	/* the limits */
+	CHECK_OK(load(&c, "dataDir=@DATA@\nauth=none\n"));
+	CHECK_EQ(c.max_session_requests, 10000);
+	CHECK_EQ(c.max_session_watches, 100000);
+	CHECK_OK(load(&c, "dataDir=@DATA@\nmaxSessionRequests=5\nmaxSessionWatches=7\n"));
+	CHECK_EQ(c.max_session_requests, 5);
+	CHECK_EQ(c.max_session_watches, 7);
+	BAD(2, "maxSessionRequests: '0' is not a positive integer", "dataDir=@DATA@\nmaxSessionRequests=0\n");
+}
+
 static void test_line_endings(void)
 {
 	struct coord_config c;
@@ -681,6 +723,7 @@ int main(void)
 	RUN(test_derived_timeouts);
 	RUN(test_every_key);
 	RUN(test_line_endings);
+	RUN(test_auth);
 	RUN(test_real_zoo_cfg);
 	RUN(test_three_members);
 	RUN(test_observer);
