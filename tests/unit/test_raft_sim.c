@@ -121,7 +121,7 @@ struct world {
 	uint64_t committed_by_term[MAX_APPLIED + 1]; /* the first applier's term then: >= the commit's term */
 	int committed_set[MAX_APPLIED + 1];
 	uint64_t ncommitted;
-	/* acknowledged writes: index -> value (the proposer applied its own entry) */
+	/* acknowledged writes: index -> value (the first member to apply it answered its client) */
 	struct {
 		uint64_t index, value;
 		int proposer;
@@ -255,9 +255,11 @@ static void sm_apply(struct node *nd, uint64_t index, const struct raft_entry *e
 		if (index > W.ncommitted)
 			W.ncommitted = index;
 	}
-	/* a client's write is acknowledged when its proposer applies it */
+	/* A client's write is acknowledged when the first member applies it: the client may be
+	 * connected to any member, and each answers its own clients when it applies their write
+	 * (a follower forwards the write to the leader and replies once it applies it itself). */
 	for (size_t i = 0; i < W.npending; i++) {
-		if (W.pending[i].index == index && W.pending[i].proposer == nd->id) {
+		if (W.pending[i].index == index) {
 			if (W.pending[i].value == a.value) {
 				W.acked_index[W.nacked] = index;
 				W.acked_value[W.nacked] = a.value;
