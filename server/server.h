@@ -84,6 +84,7 @@ struct server {
 	long txns_since_snap, snap_threshold;
 	struct server_stats stats;
 	volatile sig_atomic_t stop;
+	int sock_sent;                /* sent on the client port since it was last drained (server_run) */
 };
 
 /* Recover from dataDir/dataLogDir and bind the ports. COORD_OK or an error with a message. */
