@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "err.h"
 
@@ -42,6 +43,23 @@ struct msgq {
 	size_t n, cap;
 };
 
+/*
+ * Entry payloads up to LOG_SMALL bytes live in chunks of LOG_CHUNK bytes filled in log order,
+ * mapped and unmapped whole: a chunk goes back to the system once compaction has dropped every
+ * entry ever stored in it. Freed one by one with malloc, a few hundred thousand payloads that
+ * lived between the znodes made while they were in the log left about 45 B of heap holes per
+ * znode behind them (RSS 370 B per znode after loading 1,000,000, 270 B after a restart).
+ */
+#define LOG_CHUNK (256u << 10)
+#define LOG_SMALL (LOG_CHUNK / 8)
+
+struct log_chunk {
+	struct log_chunk *next;
+	size_t used;
+	uint64_t last;            /* the highest index ever stored here */
+	uint8_t mem[];
+};
+
 struct raft {
 	struct raft_config cfg;
 	int voter;
@@ -55,6 +73,7 @@ struct raft {
 	/* log: entries snap_index+1 .. snap_index+nlog live at log[off .. off+nlog) */
 	struct raft_entry *log;
 	size_t off, nlog, cap;
+	struct log_chunk *chunks, *tail; /* small payloads, oldest chunk first */
 	uint64_t snap_index, snap_term;
 	uint64_t stable;          /* last durable index */
 	int truncate;
@@ -206,6 +225,58 @@ static void fail_waits(struct raft *r)
 
 /* ---- log ---- */
 
+static uint8_t *payload_alloc(struct raft *r, size_t len, uint64_t index)
+{
+	if (len > LOG_SMALL)
+		return malloc(len);
+	size_t need = (len + 7) & ~(size_t)7;
+	struct log_chunk *c = r->tail;
+	if (!c || c->used + need > LOG_CHUNK - sizeof(*c)) {
+		void *m = mmap(NULL, LOG_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED)
+			return NULL;
+		c = m;
+		c->next = NULL;
+		c->used = 0;
+		c->last = 0;
+		if (r->tail)
+			r->tail->next = c;
+		else
+			r->chunks = c;
+		r->tail = c;
+	}
+	uint8_t *p = c->mem + c->used;
+	c->used += need;
+	if (index > c->last)
+		c->last = index;
+	return p;
+}
+
+static void payload_free(struct raft_entry *e)
+{
+	if (e->len > LOG_SMALL)
+		free(e->data);
+	e->data = NULL;
+}
+
+/* Unmap the chunks whose entries are all at or below index (all of them when index is 0). */
+static void chunks_release(struct raft *r, uint64_t index)
+{
+	struct log_chunk **pp = &r->chunks, *prev = NULL;
+	while (*pp) {
+		struct log_chunk *c = *pp;
+		if (index && c->last > index) {
+			prev = c;
+			pp = &c->next;
+			continue;
+		}
+		*pp = c->next;
+		if (r->tail == c)
+			r->tail = prev;
+		munmap(c, LOG_CHUNK);
+	}
+}
+
 static int log_append(struct raft *r, uint64_t term, uint8_t type, const void *data, size_t len)
 {
 	if (r->off + r->nlog == r->cap) {
@@ -223,7 +294,7 @@ static int log_append(struct raft *r, uint64_t term, uint8_t type, const void *d
 	}
 	struct raft_entry e = {term, type, (uint32_t)len, NULL};
 	if (len) {
-		e.data = malloc(len);
+		e.data = payload_alloc(r, len, raft_last_index(r) + 1);
 		if (!e.data)
 			return COORD_ENOMEM;
 		memcpy(e.data, data, len);
@@ -237,7 +308,7 @@ static void log_truncate_after(struct raft *r, uint64_t index)
 {
 	while (raft_last_index(r) > index) {
 		struct raft_entry *e = &r->log[r->off + r->nlog - 1];
-		free(e->data);
+		payload_free(e);
 		r->nlog--;
 	}
 	if (r->stable > index) {
@@ -252,8 +323,9 @@ static void log_truncate_after(struct raft *r, uint64_t index)
 static void log_reset(struct raft *r, uint64_t index, uint64_t term)
 {
 	for (size_t i = 0; i < r->nlog; i++)
-		free(r->log[r->off + i].data);
+		payload_free(&r->log[r->off + i]);
 	r->off = r->nlog = 0;
+	chunks_release(r, 0);
 	r->snap_index = index;
 	r->snap_term = term;
 }
@@ -938,11 +1010,18 @@ void raft_compact(struct raft *r, uint64_t index, uint64_t term)
 		return;
 	uint64_t drop = index - r->snap_index;
 	for (uint64_t i = 0; i < drop; i++)
-		free(r->log[r->off + i].data);
+		payload_free(&r->log[r->off + i]);
 	r->off += drop;
 	r->nlog -= drop;
 	r->snap_index = index;
 	r->snap_term = term;
+	chunks_release(r, index);
+	if (!r->nlog) {
+		/* An empty log holds no memory of its own: give back the array too. */
+		free(r->log);
+		r->log = NULL;
+		r->off = r->cap = 0;
+	}
 }
 
 /* ---- ready / advance ---- */

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1157,6 +1158,21 @@ static long draw_threshold(long snap_count)
 	return half + (half ? (long)(r % (uint32_t)half) : 0) + 1;
 }
 
+/* No member needs the log up to index any more: standalone, or a leader whose members all hold it. */
+static int nobody_behind(struct server *s, uint64_t index)
+{
+	if (s->standalone || s->cfg.nmembers == 1)
+		return 1;
+	if (!is_leader(s))
+		return 0;
+	struct raft_status st;
+	raft_status(s->raft, &st);
+	for (int i = 0; i < st.npeers; i++)
+		if (st.peers[i].id != st.id && st.peers[i].match < index)
+			return 0;
+	return 1;
+}
+
 static void maybe_snapshot(struct server *s)
 {
 	if (s->snap_pid) {
@@ -1169,14 +1185,20 @@ static void maybe_snapshot(struct server *s)
 			s->stats.snapshots++;
 			LOG_INFO("snapshot 0x%" PRIx64 " written", s->snap_zxid);
 			/* Keep the log from the previous snapshot on, in memory and on disk, so a member a
-			 * little behind catches up from the log rather than by a whole snapshot. */
-			if (s->prev_snap_zxid)
+			 * little behind catches up from the log rather than by a whole snapshot. In memory
+			 * only while someone may need it: alone, or leading members that all hold the new
+			 * snapshot's entries, the log goes up to the new snapshot. */
+			if (nobody_behind(s, s->snap_zxid))
+				raft_compact(s->raft, s->snap_zxid, s->snap_term);
+			else if (s->prev_snap_zxid)
 				raft_compact(s->raft, s->prev_snap_zxid, s->prev_snap_term);
 			s->prev_snap_zxid = s->snap_zxid;
 			s->prev_snap_term = s->snap_term;
 			uint64_t oldest = snap_purge(s->cfg.data_dir, SNAPSHOTS_KEPT);
 			if (oldest)
 				txnlog_purge(s->log, oldest);
+			/* Hand freed heap pages back (what the compacted log and the requests left). */
+			malloc_trim(0);
 		} else {
 			LOG_WARN("snapshot 0x%" PRIx64 " failed; the log keeps everything, the next one will try again",
 				 s->snap_zxid);
