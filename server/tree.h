@@ -5,7 +5,8 @@
  * (state.c) drives it, so every member that applies the same transactions holds the same tree.
  * Children live in a treap keyed by name whose priorities are a hash of the name (deterministic),
  * so lookup, insert, delete and "the next page after NAME" are O(log n) in a directory of any
- * size. The tree owns every node and its data.
+ * size. The tree owns every node and its data; data up to 256 bytes lives in the node's own
+ * allocation (tree.c), so a caller never frees n->data itself: tree_swap_data hands it a copy.
  */
 #ifndef COORD_TREE_H
 #define COORD_TREE_H
