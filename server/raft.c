@@ -99,6 +99,10 @@ struct raft {
 	int install;
 	uint64_t install_index, install_term;
 
+	/* follower: this term's leader's log and ours match up to leader_match, and its disk holds
+	 * its log up to leader_durable (early commit, see follower_commit) */
+	uint64_t leader_match, leader_durable;
+
 	/* what the last ready handed out */
 	uint64_t rd_persist_to, rd_apply_to;
 	int rd_install, rd_truncate;
@@ -176,6 +180,8 @@ static void send(struct raft *r, int after, struct raft_msg m)
 		q->cap = c;
 	}
 	m.from = r->cfg.id;
+	if (m.type == RAFT_MSG_APPEND && r->role == RAFT_LEADER)
+		m.durable = r->stable;
 	if (!m.term)
 		m.term = r->term;
 	q->m[q->n++] = m;
@@ -311,6 +317,8 @@ static void log_truncate_after(struct raft *r, uint64_t index)
 		payload_free(e);
 		r->nlog--;
 	}
+	if (r->leader_match > index)
+		r->leader_match = index;
 	if (r->stable > index) {
 		r->stable = index;
 		if (!r->truncate || r->truncate_after > index) {
@@ -326,6 +334,7 @@ static void log_reset(struct raft *r, uint64_t index, uint64_t term)
 		payload_free(&r->log[r->off + i]);
 	r->off = r->nlog = 0;
 	chunks_release(r, 0);
+	r->leader_match = 0;
 	r->snap_index = index;
 	r->snap_term = term;
 }
@@ -344,6 +353,7 @@ static void reset_term(struct raft *r, uint64_t term)
 		r->term = term;
 		r->vote = RAFT_NONE;
 		r->hard_dirty = 1;
+		r->leader_match = r->leader_durable = 0;
 	}
 	r->leader = RAFT_NONE;
 	r->election_elapsed = 0;
@@ -668,15 +678,38 @@ static void maybe_commit(struct raft *r)
 
 /* ---- message handlers ---- */
 
+/*
+ * Early commit on a follower of a two- or three-voter ensemble: the leader and this member are a
+ * quorum, so an entry of the current term that both hold on disk is committed (thesis 3.6: an
+ * entry of its term stored on a majority), and this member may apply it without waiting for the
+ * leader to count the acknowledgements and say so: that saves two message delays on every
+ * write answered by a follower. Only entries known to match the leader's log count (up to
+ * leader_match, from appends of this term that succeeded), and the leader's disk is what it said
+ * in its appends (leader_durable: its own stable index when it sent them).
+ */
+static void follower_commit(struct raft *r)
+{
+	if (r->role != RAFT_FOLLOWER || !r->voter || quorum(r) != 2 || r->leader == RAFT_NONE)
+		return;
+	uint64_t q = r->leader_durable < r->leader_match ? r->leader_durable : r->leader_match;
+	if (q > r->stable)
+		q = r->stable;
+	if (q > r->commit && raft_term_at(r, q) == r->term)
+		r->commit = q;
+}
+
 static void handle_append(struct raft *r, const struct raft_msg *m)
 {
 	r->election_elapsed = 0;
 	r->leader = m->from;
+	if (m->durable > r->leader_durable)
+		r->leader_durable = m->durable;
 	struct raft_msg resp = {.type = RAFT_MSG_APPEND_RESP, .to = m->from, .ctx = m->ctx};
 	if (m->index < r->commit) {
 		/* Everything up to our commit matches the leader's log already (Log Matching). */
 		resp.index = r->commit;
 		send(r, 1, resp);
+		follower_commit(r);
 		return;
 	}
 	uint64_t t = raft_term_at(r, m->index);
@@ -705,6 +738,9 @@ static void handle_append(struct raft *r, const struct raft_msg *m)
 	uint64_t c = m->commit < last_new ? m->commit : last_new;
 	if (c > r->commit)
 		r->commit = c;
+	if (last_new > r->leader_match)
+		r->leader_match = last_new;
+	follower_commit(r);
 	resp.index = last_new;
 	send(r, 1, resp);
 }
@@ -1081,8 +1117,17 @@ void raft_advance(struct raft *r, const struct raft_ready *rd)
 	r->nreads = 0;
 	if (r->role == RAFT_LEADER) {
 		struct progress *self = progress(r, r->cfg.id);
+		uint64_t was = self->match, commit = r->commit;
 		self->match = r->stable;
 		maybe_commit(r); /* our own write may complete a quorum */
+		/* Tell the followers what our disk now holds (follower_commit), unless the commit
+		 * just went out to all of them carrying it. */
+		if (self->match > was && r->commit == commit && quorum(r) == 2)
+			for (int i = 0; i < r->npr; i++)
+				if (r->pr[i].voter && r->pr[i].id != r->cfg.id && r->pr[i].state == PR_REPLICATE)
+					send_append(r, &r->pr[i], 1, 0);
+	} else {
+		follower_commit(r); /* our own write may complete a quorum with the leader's */
 	}
 }
 

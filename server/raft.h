@@ -59,6 +59,7 @@ struct raft_msg {
 	uint64_t log_term;    /* APPEND: prev term; VOTE: last log term; SNAPSHOT: snapshot term */
 	uint64_t commit;      /* APPEND: leader's commit */
 	uint64_t ctx;         /* READ_INDEX*: the request's id; VOTE: 1 when a leadership transfer */
+	uint64_t durable;     /* APPEND: how far the leader's own disk holds its log (see raft.c) */
 	uint8_t reject;       /* *_RESP: 1 = refused */
 	uint32_t nentries;
 	const struct raft_entry *entries; /* APPEND; point into the sender's log until the next call */
