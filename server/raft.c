@@ -99,6 +99,10 @@ struct raft {
 	int install;
 	uint64_t install_index, install_term;
 
+	/* the leader's connection dropped and no leader is known since: a failed campaign tries
+	 * again after a short random wait, not a whole election timeout (see raft_peer_lost) */
+	int quick;
+
 	/* follower: this term's leader's log and ours match up to leader_match, and its disk holds
 	 * its log up to leader_durable (early commit, see follower_commit) */
 	uint64_t leader_match, leader_durable;
@@ -265,7 +269,8 @@ static void payload_free(struct raft_entry *e)
 	e->data = NULL;
 }
 
-/* Unmap the chunks whose entries are all at or below index (all of them when index is 0). */
+/* Unmap the chunks whose entries are all at or below index (all of them when index is 0); the
+ * chunk being filled is emptied for reuse instead, so compacting often costs no mmap. */
 static void chunks_release(struct raft *r, uint64_t index)
 {
 	struct log_chunk **pp = &r->chunks, *prev = NULL;
@@ -275,6 +280,11 @@ static void chunks_release(struct raft *r, uint64_t index)
 			prev = c;
 			pp = &c->next;
 			continue;
+		}
+		if (index && c == r->tail && c == r->chunks) {
+			c->used = 0;
+			c->last = 0;
+			return;
 		}
 		*pp = c->next;
 		if (r->tail == c)
@@ -384,6 +394,7 @@ static void become_leader(struct raft *r)
 	reset_term(r, r->term);
 	r->role = RAFT_LEADER;
 	r->leader = r->cfg.id;
+	r->quick = 0;
 	for (int i = 0; i < r->npr; i++) {
 		struct progress *pr = &r->pr[i];
 		pr->next = raft_last_index(r) + 1;
@@ -433,6 +444,12 @@ static void campaign(struct raft *r, int pre, int transfer)
 		r->vote = r->cfg.id;
 		r->hard_dirty = 1;
 		term = r->term;
+	}
+	if (r->quick) {
+		/* Two followers that saw the same drop may both ask at once and split the vote: each
+		 * tries again after its own short random wait (20 ms to about 0.2 s), not after the
+		 * election timeout (4 to 8 s with tickTime=2000). */
+		r->randomized = 2 + (int)(rnd(r) % 20);
 	}
 	progress(r, r->cfg.id)->vote = 1;
 	int g, f, q = tally(r, &g, &f);
@@ -702,6 +719,7 @@ static void handle_append(struct raft *r, const struct raft_msg *m)
 {
 	r->election_elapsed = 0;
 	r->leader = m->from;
+	r->quick = 0;
 	if (m->durable > r->leader_durable)
 		r->leader_durable = m->durable;
 	struct raft_msg resp = {.type = RAFT_MSG_APPEND_RESP, .to = m->from, .ctx = m->ctx};
@@ -846,6 +864,7 @@ static void handle_snapshot(struct raft *r, const struct raft_msg *m)
 {
 	r->election_elapsed = 0;
 	r->leader = m->from;
+	r->quick = 0;
 	struct raft_msg resp = {.type = RAFT_MSG_APPEND_RESP, .to = m->from};
 	if (m->index <= r->commit) {
 		resp.index = r->commit;
@@ -1009,6 +1028,7 @@ void raft_peer_lost(struct raft *r, int id)
 		 * heartbeat period) before asking: the first to ask usually gets every vote, no split. */
 		r->leader = RAFT_NONE;
 		r->election_elapsed = 0;
+		r->quick = 1;
 		int spread = r->cfg.heartbeat_ticks + 1 < 5 ? r->cfg.heartbeat_ticks + 1 : 5;
 		r->randomized = 1 + (int)(rnd(r) % (uint64_t)spread);
 	}
@@ -1053,10 +1073,13 @@ void raft_compact(struct raft *r, uint64_t index, uint64_t term)
 	r->snap_term = term;
 	chunks_release(r, index);
 	if (!r->nlog) {
-		/* An empty log holds no memory of its own: give back the array too. */
-		free(r->log);
-		r->log = NULL;
-		r->off = r->cap = 0;
+		r->off = 0;
+		if (r->cap > 65536) {
+			/* A big empty array: give it back. */
+			free(r->log);
+			r->log = NULL;
+			r->cap = 0;
+		}
 	}
 }
 

@@ -1173,6 +1173,20 @@ static int nobody_behind(struct server *s, uint64_t index)
 	return 1;
 }
 
+/*
+ * A member without peers never sends an entry to anyone: once applied (and so on disk) it needs
+ * no copy in memory. Dropping it at once keeps a standalone member's memory that of its tree.
+ */
+static void drop_applied(struct server *s)
+{
+	if (!s->standalone && s->cfg.nmembers != 1)
+		return;
+	struct raft_status st;
+	raft_status(s->raft, &st);
+	if (st.applied >= st.first_index)
+		raft_compact(s->raft, st.applied, raft_term_at(s->raft, st.applied));
+}
+
 static void maybe_snapshot(struct server *s)
 {
 	if (s->snap_pid) {
@@ -1592,6 +1606,7 @@ int server_run(struct server *s)
 			if (s->nheld)
 				flush_held(s);
 			process_ready(s);
+			drop_applied(s);
 		}
 		maybe_snapshot(s);
 	}
