@@ -32,6 +32,11 @@ static uint32_t name_prio(const char *name, size_t len)
 	return (uint32_t)XXH64(name, len, 0x636f6f7264667321ULL);
 }
 
+/* Computed when needed rather than kept in the node: 4 bytes less per znode. */
+static uint32_t node_prio(const struct znode *n) { return name_prio(n->name, n->name_len); }
+
+uint32_t tree_node_prio(const struct znode *n) { return node_prio(n); }
+
 /* Split t into l (names < key) and r (names > key); key itself is not in t. */
 static void treap_split(struct znode *t, const char *key, size_t klen, struct znode **l, struct znode **r)
 {
@@ -55,7 +60,7 @@ static struct znode *treap_merge(struct znode *l, struct znode *r)
 		return r;
 	if (!r)
 		return l;
-	if (l->prio > r->prio) {
+	if (node_prio(l) > node_prio(r)) {
 		l->right = treap_merge(l->right, r);
 		return l;
 	}
@@ -63,18 +68,18 @@ static struct znode *treap_merge(struct znode *l, struct znode *r)
 	return r;
 }
 
-static struct znode *treap_insert(struct znode *t, struct znode *n)
+static struct znode *treap_insert(struct znode *t, struct znode *n, uint32_t prio)
 {
 	if (!t)
 		return n;
-	if (n->prio > t->prio) {
+	if (prio > node_prio(t)) {
 		treap_split(t, n->name, n->name_len, &n->left, &n->right);
 		return n;
 	}
 	if (node_cmp(t, n->name, n->name_len) > 0)
-		t->left = treap_insert(t->left, n);
+		t->left = treap_insert(t->left, n, prio);
 	else
-		t->right = treap_insert(t->right, n);
+		t->right = treap_insert(t->right, n, prio);
 	return t;
 }
 
@@ -128,7 +133,6 @@ static struct znode *node_new(struct tree *t, const char *name, size_t len, cons
 		memcpy(n->data, data, dlen);
 	}
 	n->data_len = (uint32_t)dlen;
-	n->prio = name_prio(name, len);
 	n->ino = t->next_ino++;
 	return n;
 }
@@ -281,7 +285,7 @@ void tree_attach(struct tree *t, struct znode *parent, struct znode *n)
 {
 	n->parent = parent;
 	n->left = n->right = NULL;
-	parent->kids = treap_insert(parent->kids, n);
+	parent->kids = treap_insert(parent->kids, n, node_prio(n));
 	parent->nkids++;
 	t->count++;
 	t->data_bytes += n->data_len;
@@ -305,7 +309,6 @@ struct znode *tree_rename_node(struct znode *n, const char *name, size_t len)
 	memcpy(m, n, sizeof(*m));
 	memcpy(m->name, name, len);
 	m->name_len = (uint16_t)len;
-	m->prio = name_prio(name, len);
 	if (in) {
 		m->data = inline_area(m);
 		memcpy(m->data, n->data, n->data_len);

@@ -41,12 +41,11 @@ struct znode {
 	uint32_t nkids;
 	int64_t czxid, mzxid, pzxid, ctime, mtime;
 	int32_t version, cversion, aversion;
-	uint64_t owner;             /* ephemeral owner session, 0 for persistent */
-	uint64_t ino;
-	uint32_t prio;              /* treap priority: hash of the name */
 	uint8_t kind, policy;
 	uint16_t name_len;
-	char name[];                /* not NUL-terminated */
+	uint64_t owner;             /* ephemeral owner session, 0 for persistent */
+	uint64_t ino;
+	char name[];                /* not NUL-terminated; then the data when inline (tree.c) */
 };
 
 struct tree {
@@ -113,6 +112,9 @@ size_t tree_path(const struct znode *n, char *buf, size_t len);
 void tree_stat(const struct znode *n, struct coord_stat *st);
 /* xxh64 digest of the whole tree (names, data, Stat): equal on members that applied the same log */
 uint64_t tree_digest(const struct tree *t);
+
+/* A node's treap priority (a hash of its name: computed, not stored). */
+uint32_t tree_node_prio(const struct znode *n);
 
 /* Name order: bytewise, then shorter first. */
 int tree_name_cmp(const char *a, size_t alen, const char *b, size_t blen);
