@@ -29,6 +29,7 @@ struct progress {
 	uint32_t ninflight, inflight_head;
 	int vote;                 /* 0 unknown, 1 granted, 2 refused (current campaign) */
 	uint64_t read_ack;        /* the newest read round this follower answered in our term */
+	uint64_t durable_sent;    /* the highest durable index we told it in our term */
 };
 
 struct read_wait {
@@ -184,8 +185,12 @@ static void send(struct raft *r, int after, struct raft_msg m)
 		q->cap = c;
 	}
 	m.from = r->cfg.id;
-	if (m.type == RAFT_MSG_APPEND && r->role == RAFT_LEADER)
+	if ((m.type == RAFT_MSG_APPEND || m.type == RAFT_MSG_DURABLE) && r->role == RAFT_LEADER) {
 		m.durable = r->stable;
+		struct progress *pr = progress(r, m.to);
+		if (pr && pr->durable_sent < m.durable)
+			pr->durable_sent = m.durable;
+	}
 	if (!m.term)
 		m.term = r->term;
 	q->m[q->n++] = m;
@@ -399,6 +404,7 @@ static void become_leader(struct raft *r)
 		struct progress *pr = &r->pr[i];
 		pr->next = raft_last_index(r) + 1;
 		pr->match = pr->id == r->cfg.id ? r->stable : 0;
+		pr->durable_sent = 0;
 		pr->state = PR_PROBE;
 		pr->paused = 0;
 		pr->active = 1; /* a new leader gives everyone one election period (check-quorum) */
@@ -548,8 +554,10 @@ static void send_append(struct raft *r, struct progress *pr, int heartbeat, int 
 	if (n > max)
 		n = max;
 	if (n == 0) {
-		/* Nothing new: only a new commit index may need to travel. */
-		if (commit_only && pr->state == PR_REPLICATE)
+		/* Nothing new: only a new commit index may need to travel; not to a voter that will
+		 * commit it by itself (follower_commit: it knows our disk holds it). */
+		if (commit_only && pr->state == PR_REPLICATE &&
+		    !(pr->voter && quorum(r) == 2 && pr->durable_sent >= r->commit))
 			send(r, 0, (struct raft_msg){.type = RAFT_MSG_APPEND, .to = pr->id, .index = prev,
 						     .log_term = raft_term_at(r, prev), .commit = r->commit,
 						     .ctx = r->read_seq});
@@ -949,6 +957,13 @@ void raft_step(struct raft *r, const struct raft_msg *m)
 		if (r->role == RAFT_LEADER)
 			handle_append_resp(r, m);
 		break;
+	case RAFT_MSG_DURABLE:
+		if (r->role == RAFT_FOLLOWER && r->leader == m->from) {
+			if (m->durable > r->leader_durable)
+				r->leader_durable = m->durable;
+			follower_commit(r);
+		}
+		break;
 	case RAFT_MSG_SNAPSHOT:
 		if (r->role == RAFT_LEADER)
 			return;
@@ -1148,7 +1163,8 @@ void raft_advance(struct raft *r, const struct raft_ready *rd)
 		if (self->match > was && r->commit == commit && quorum(r) == 2)
 			for (int i = 0; i < r->npr; i++)
 				if (r->pr[i].voter && r->pr[i].id != r->cfg.id && r->pr[i].state == PR_REPLICATE)
-					send_append(r, &r->pr[i], 1, 0);
+					send(r, 0, (struct raft_msg){.type = RAFT_MSG_DURABLE, .to = r->pr[i].id,
+								     .commit = r->commit});
 	} else {
 		follower_commit(r); /* our own write may complete a quorum with the leader's */
 	}
@@ -1266,6 +1282,6 @@ const char *raft_role_name(int role)
 const char *raft_msg_name(int type)
 {
 	static const char *names[] = {"?", "prevote", "prevote-resp", "vote", "vote-resp", "append",
-				      "append-resp", "snapshot", "timeout-now", "read-index", "read-index-resp"};
+				      "append-resp", "snapshot", "timeout-now", "read-index", "read-index-resp", "durable"};
 	return type > 0 && type < RAFT_MSG_TYPE_MAX ? names[type] : "unknown";
 }
