@@ -29,6 +29,7 @@ int peer_encode_raft(struct buf *b, const struct raft_msg *m)
 	buf_u64(b, m->log_term);
 	buf_u64(b, m->commit);
 	buf_u64(b, m->ctx);
+	buf_u64(b, m->durable);
 	buf_u8(b, m->reject);
 	buf_u32(b, m->nentries);
 	for (uint32_t i = 0; i < m->nentries; i++) {
@@ -107,6 +108,7 @@ int peer_decode(const void *frame, size_t len, struct peer_msg *m, char *err, si
 		x->log_term = rd_u64(&r);
 		x->commit = rd_u64(&r);
 		x->ctx = rd_u64(&r);
+		x->durable = rd_u64(&r);
 		x->reject = rd_u8(&r);
 		x->nentries = rd_u32(&r);
 		if (r.bad)

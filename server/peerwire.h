@@ -1,10 +1,10 @@
 /*
- * peerwire.h: the messages members exchange on the peer port, version 1.
+ * peerwire.h: the messages members exchange on the peer port, version 2.
  *
  * One ZeroMQ frame per message, little-endian, `bytes` = u32 length + bytes:
  *   u8 version | u8 kind | body
  *   PEER_RAFT:          u8 type | u32 from | u32 to | u64 term | u64 index | u64 log_term |
- *                       u64 commit | u64 ctx | u8 reject | u32 n | n x (u64 term | u8 type | bytes data)
+ *                       u64 commit | u64 ctx | u64 durable | u8 reject | u32 n | n x (u64 term | u8 type | bytes data)
  *   PEER_FORWARD:       u64 session | bytes request frame          (a client's write, to the leader)
  *   PEER_NEW_SESSION:   u64 session | 16 passwd | u32 timeout_ms [| bytes principal]   (a CONNECT, to the leader)
  *   PEER_REFUSED:       u64 session | bytes reply frame            (the leader refused a forwarded write)
@@ -23,7 +23,7 @@
 #include "raft.h"
 #include "wire.h"
 
-#define PEER_WIRE_VERSION 1
+#define PEER_WIRE_VERSION 2
 #define PEER_MAX_ENTRIES 4096
 #define PEER_MAX_TOUCH 100000
 

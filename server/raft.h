@@ -40,6 +40,7 @@ enum raft_msg_type {
 	RAFT_MSG_TIMEOUT_NOW = 8,   /* leadership transfer: campaign now */
 	RAFT_MSG_READ_INDEX = 9,    /* follower -> leader: what is your commit index? (ctx) */
 	RAFT_MSG_READ_INDEX_RESP = 10,
+	RAFT_MSG_DURABLE = 11,      /* leader -> follower: its disk holds its log up to `durable`; no answer */
 	RAFT_MSG_TYPE_MAX
 };
 
@@ -59,6 +60,7 @@ struct raft_msg {
 	uint64_t log_term;    /* APPEND: prev term; VOTE: last log term; SNAPSHOT: snapshot term */
 	uint64_t commit;      /* APPEND: leader's commit */
 	uint64_t ctx;         /* READ_INDEX*: the request's id; VOTE: 1 when a leadership transfer */
+	uint64_t durable;     /* APPEND, DURABLE: how far the leader's own disk holds its log (see raft.c) */
 	uint8_t reject;       /* *_RESP: 1 = refused */
 	uint32_t nentries;
 	const struct raft_entry *entries; /* APPEND; point into the sender's log until the next call */

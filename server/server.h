@@ -89,6 +89,7 @@ struct server {
 	volatile sig_atomic_t reload; /* SIGHUP: read authorizedKeysFile again (at the next tick) */
 	struct ratelog log_ops, log_watches; /* per-session limits hit */
 	volatile sig_atomic_t stop;
+	int sock_sent;                /* sent on the client port since it was last drained (server_run) */
 };
 
 /* Recover from dataDir/dataLogDir and bind the ports. COORD_OK or an error with a message. */

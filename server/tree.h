@@ -5,7 +5,8 @@
  * (state.c) drives it, so every member that applies the same transactions holds the same tree.
  * Children live in a treap keyed by name whose priorities are a hash of the name (deterministic),
  * so lookup, insert, delete and "the next page after NAME" are O(log n) in a directory of any
- * size. The tree owns every node and its data.
+ * size. The tree owns every node and its data; data up to 256 bytes lives in the node's own
+ * allocation (tree.c), so a caller never frees n->data itself: tree_swap_data hands it a copy.
  */
 #ifndef COORD_TREE_H
 #define COORD_TREE_H
@@ -40,14 +41,12 @@ struct znode {
 	uint32_t nkids;
 	int64_t czxid, mzxid, pzxid, ctime, mtime;
 	int32_t version, cversion, aversion;
-	uint32_t acl;               /* id in the state's interned ACL table (acls.h), 0 = world:anyone:rwcda;
-				       here it fills the padding before owner: no bytes added per node */
-	uint64_t owner;             /* ephemeral owner session, 0 for persistent */
-	uint64_t ino;
-	uint32_t prio;              /* treap priority: hash of the name */
 	uint8_t kind, policy;
 	uint16_t name_len;
-	char name[];                /* not NUL-terminated */
+	uint32_t acl;               /* id in the state's interned ACL table (acls.h), 0 = world:anyone:rwcda */
+	uint64_t owner;             /* ephemeral owner session, 0 for persistent */
+	uint64_t ino;
+	char name[];                /* not NUL-terminated; then the data when inline (tree.c) */
 };
 
 struct tree {
@@ -114,6 +113,9 @@ size_t tree_path(const struct znode *n, char *buf, size_t len);
 void tree_stat(const struct znode *n, struct coord_stat *st);
 /* xxh64 digest of the whole tree (names, data, Stat): equal on members that applied the same log */
 uint64_t tree_digest(const struct tree *t);
+
+/* A node's treap priority (a hash of its name: computed, not stored). */
+uint32_t tree_node_prio(const struct znode *n);
 
 /* Name order: bytewise, then shorter first. */
 int tree_name_cmp(const char *a, size_t alen, const char *b, size_t blen);

@@ -377,8 +377,8 @@ static size_t treap_size(const struct znode *c, const struct znode *dir, const s
 		CHECK(tree_name_cmp(lo->name, lo->name_len, c->name, c->name_len) < 0);
 	if (hi)
 		CHECK(tree_name_cmp(c->name, c->name_len, hi->name, hi->name_len) < 0);
-	CHECK(!c->left || c->left->prio <= c->prio);
-	CHECK(!c->right || c->right->prio <= c->prio);
+	CHECK(!c->left || tree_node_prio(c->left) <= tree_node_prio(c));
+	CHECK(!c->right || tree_node_prio(c->right) <= tree_node_prio(c));
 	return 1 + treap_size(c->left, dir, lo, c) + treap_size(c->right, dir, c, hi);
 }
 

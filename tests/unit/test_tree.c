@@ -42,9 +42,9 @@ static size_t treap_check(const struct znode *c, const struct znode *dir, const 
 	if (hi)
 		CHECK(tree_name_cmp(c->name, c->name_len, hi->name, hi->name_len) < 0);
 	if (c->left)
-		CHECK(c->left->prio <= c->prio);
+		CHECK(tree_node_prio(c->left) <= tree_node_prio(c));
 	if (c->right)
-		CHECK(c->right->prio <= c->prio);
+		CHECK(tree_node_prio(c->right) <= tree_node_prio(c));
 	return 1 + treap_check(c->left, dir, lo, c, depth + 1, maxdepth) +
 	       treap_check(c->right, dir, c, hi, depth + 1, maxdepth);
 }
