@@ -618,8 +618,9 @@ static void release_read(struct raft *r, const struct read_wait *w)
 }
 
 /*
- * Read index (thesis 6.4): a read may be answered at the commit index of the moment only once a
- * quorum has answered a heartbeat sent after it, proving no newer leader had been elected. Every
+ * Read index (thesis 6.4): a read may be answered at the commit index of the moment (here: the
+ * higher of it and our stable index, see start_reads) only once a quorum has answered a heartbeat
+ * sent after it, proving no newer leader had been elected. Every
  * append carries the newest round in ctx and followers echo it; a round is confirmed when a
  * quorum echoed it.
  */
@@ -656,7 +657,11 @@ static void start_reads(struct raft *r)
 				r->read_seq++;
 			started = 1;
 			r->waits[i].seq = r->read_seq;
-			r->waits[i].index = r->commit;
+			/* Not only our commit index: a follower may have applied (and answered its
+			 * client) an entry of this term that it and we hold on disk before we counted
+			 * its acknowledgement (follower_commit). Every such entry is within our stable
+			 * index, so a read waits for that, which covers every acknowledged write. */
+			r->waits[i].index = r->commit > r->stable ? r->commit : r->stable;
 		}
 	}
 	if (started)
