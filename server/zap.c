@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -14,6 +15,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "err.h"
@@ -136,9 +138,15 @@ int zap_open(struct zap *z, void *zctx, const struct coord_config *cfg, char *er
 void zap_close(struct zap *z)
 {
 	if (z->started) {
-		z->stopping = 1;
+		__atomic_store_n(&z->stopping, 1, __ATOMIC_RELEASE);
+		/* A stopping member must not wait out the handler's poll: clients of its port notice
+		 * its going only when it closes the port, after this. */
+		ssize_t w = write(z->wake[1], "x", 1);
+		(void)w;
 		pthread_join(z->thread, NULL);
 		z->started = 0;
+		close(z->wake[0]);
+		close(z->wake[1]);
 	}
 	if (z->sock)
 		zmq_close(z->sock);
@@ -463,9 +471,10 @@ int zap_monitor_peers(struct zap *z, void *zctx, void *peer_sock)
 static void *zap_main(void *arg)
 {
 	struct zap *z = arg;
-	while (!z->stopping) {
-		zmq_pollitem_t it[3];
+	while (!__atomic_load_n(&z->stopping, __ATOMIC_ACQUIRE)) {
+		zmq_pollitem_t it[4];
 		int n = 0;
+		it[n++] = (zmq_pollitem_t){NULL, z->wake[0], ZMQ_POLLIN, 0};
 		it[n++] = (zmq_pollitem_t){z->sock, 0, ZMQ_POLLIN, 0};
 		if (z->mon)
 			it[n++] = (zmq_pollitem_t){z->mon, 0, ZMQ_POLLIN, 0};
@@ -491,12 +500,18 @@ static void *zap_main(void *arg)
 int zap_start(struct zap *z, char *err, size_t errlen)
 {
 	/* Signals belong to the server's thread (SIGTERM, SIGHUP set flags there). */
+	if (pipe2(z->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+		snprintf(err, errlen, "cannot start the ZAP handler: pipe: %s", strerror(errno));
+		return COORD_EIO;
+	}
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	int rc = pthread_create(&z->thread, NULL, zap_main, z);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc) {
+		close(z->wake[0]);
+		close(z->wake[1]);
 		snprintf(err, errlen, "cannot start the ZAP handler's thread: %s", strerror(rc));
 		return COORD_EIO;
 	}

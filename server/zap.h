@@ -57,6 +57,7 @@ struct zap {
 	int mu_init;
 	pthread_t thread;
 	int started;
+	int wake[2];                    /* pipe: zap_close wakes the thread at once (else a stop waits for its poll) */
 	volatile int stopping;
 };
 
