@@ -198,9 +198,11 @@ static const struct znode *nearest(const struct server *s, const char *p, size_t
  * created or deleted beneath it since rel. A recursive watch whose subtree changed cannot be
  * replayed event by event: one overflow for its path says so.
  */
-static void rearm(struct server *s, struct client *c, struct slice list, unsigned kind, uint64_t rel)
+static void rearm(struct server *s, struct client *c, struct slice list, unsigned kind, uint64_t rel,
+		  const char *principal)
 {
 	const char *p = (const char *)list.p, *end = p + list.len;
+	char why[COORD_MAX_PATH + 400];
 	while (p < end) {
 		const char *nul = memchr(p, 0, (size_t)(end - p));
 		size_t len = nul ? (size_t)(nul - p) : (size_t)(end - p);
@@ -209,6 +211,12 @@ static void rearm(struct server *s, struct client *c, struct slice list, unsigne
 			continue;
 		}
 		const struct znode *n = tree_lookup(&s->st.tree, p, len);
+		/* As for a new watch: none on a node this session may not read (its ACL may have
+		 * changed while the client was away). */
+		if (n && state_acl_check(&s->st, n, p, len, principal, COORD_PERM_READ, why, sizeof(why))) {
+			p += len + 1;
+			continue;
+		}
 		int gone = !n && (uint64_t)nearest(s, p, len)->pzxid > rel;
 		int fire = 0;
 		if (kind == WATCH_RECURSIVE) {
@@ -294,10 +302,10 @@ static void serve_read(struct server *s, struct client *c, const struct coord_re
 		break;
 	}
 	case COORD_OP_SETWATCHES:
-		rearm(s, c, req->data_watches, WATCH_DATA, req->last_zxid);
-		rearm(s, c, req->child_watches, WATCH_CHILD, req->last_zxid);
-		rearm(s, c, req->persistent, WATCH_PERSIST, req->last_zxid);
-		rearm(s, c, req->recursive, WATCH_RECURSIVE, req->last_zxid);
+		rearm(s, c, req->data_watches, WATCH_DATA, req->last_zxid, principal);
+		rearm(s, c, req->child_watches, WATCH_CHILD, req->last_zxid, principal);
+		rearm(s, c, req->persistent, WATCH_PERSIST, req->last_zxid, principal);
+		rearm(s, c, req->recursive, WATCH_RECURSIVE, req->last_zxid, principal);
 		error_frame(s, &b, req, COORD_OK, NULL);
 		break;
 	case COORD_OP_PING:
