@@ -507,17 +507,8 @@ int remote_get(struct coordfs *fs, const char *path, void **data, size_t *len, s
 			*st = res.rep.stat;
 		if (len)
 			*len = res.rep.data.len;
-		if (data) {
-			char *d = malloc((size_t)res.rep.data.len + 1);
-			if (!d) {
-				rc = COORD_ENOMEM;
-			} else {
-				if (res.rep.data.len)
-					memcpy(d, res.rep.data.p, res.rep.data.len);
-				d[res.rep.data.len] = 0;
-				*data = d;
-			}
-		}
+		if (data && !(*data = slice_dup(res.rep.data)))
+			rc = COORD_ENOMEM;
 	}
 	coord_result_free(&res);
 	return rc;
@@ -789,15 +780,8 @@ int remote_get_version(struct coordfs *fs, const char *path, int32_t version, vo
 		if (h && coord_hist_at(&res.rep, 0, h))
 			memset(h, 0, sizeof(*h));
 		*len = res.rep.data.len;
-		char *d = malloc((size_t)res.rep.data.len + 1);
-		if (!d) {
+		if (!(*data = slice_dup(res.rep.data)))
 			rc = COORD_ENOMEM;
-		} else {
-			if (res.rep.data.len)
-				memcpy(d, res.rep.data.p, res.rep.data.len);
-			d[res.rep.data.len] = 0;
-			*data = d;
-		}
 	}
 	coord_result_free(&res);
 	return rc;

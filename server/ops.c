@@ -131,6 +131,21 @@ static int need(struct op_ctx *c, const struct znode *n, const char *path, size_
 	return state_acl_check(c->s, n, path, plen, c->principal, perm, c->msg, sizeof(c->msg));
 }
 
+/* The existing node at a valid path that the session may do perm on, in *out; else the error. */
+static int node_for(struct op_ctx *c, struct slice path, unsigned perm, struct znode **out)
+{
+	int err = check_path(c, path, 0);
+	if (err)
+		return err;
+	struct znode *n = lookup(c, path);
+	if (!n)
+		return fail(c, COORD_ENONODE, "%.*s does not exist", P(path));
+	if ((err = need(c, n, (const char *)path.p, path.len, perm)))
+		return err;
+	*out = n;
+	return COORD_OK;
+}
+
 /* A node leaves the tree for good: its ACL loses a user. */
 static void release_acl(struct op_ctx *c, const struct znode *n) { acls_unref(&c->s->acls, n->acl); }
 
@@ -322,13 +337,9 @@ static uint8_t *copy_bytes(const void *a, size_t alen, const void *b, size_t ble
 
 int op_set(struct op_ctx *c, struct slice path, struct slice data, int32_t version)
 {
-	int err = check_path(c, path, 0);
+	struct znode *n;
+	int err = node_for(c, path, COORD_PERM_WRITE, &n);
 	if (err)
-		return err;
-	struct znode *n = lookup(c, path);
-	if (!n)
-		return fail(c, COORD_ENONODE, "%.*s does not exist", P(path));
-	if ((err = need(c, n, (const char *)path.p, path.len, COORD_PERM_WRITE)))
 		return err;
 	if ((err = check_version(c, n, path, version)))
 		return err;
@@ -340,13 +351,9 @@ int op_set(struct op_ctx *c, struct slice path, struct slice data, int32_t versi
 
 int op_append(struct op_ctx *c, struct slice path, struct slice data, int32_t version)
 {
-	int err = check_path(c, path, 0);
+	struct znode *n;
+	int err = node_for(c, path, COORD_PERM_WRITE, &n);
 	if (err)
-		return err;
-	struct znode *n = lookup(c, path);
-	if (!n)
-		return fail(c, COORD_ENONODE, "%.*s does not exist", P(path));
-	if ((err = need(c, n, (const char *)path.p, path.len, COORD_PERM_WRITE)))
 		return err;
 	if ((err = check_version(c, n, path, version)))
 		return err;
@@ -395,13 +402,9 @@ int op_setpolicy(struct op_ctx *c, struct slice path, uint8_t policy)
 
 int op_setacl(struct op_ctx *c, struct slice path, struct slice acl_text, int32_t aversion)
 {
-	int err = check_path(c, path, 0);
+	struct znode *n;
+	int err = node_for(c, path, COORD_PERM_ADMIN, &n);
 	if (err)
-		return err;
-	struct znode *n = lookup(c, path);
-	if (!n)
-		return fail(c, COORD_ENONODE, "%.*s does not exist", P(path));
-	if ((err = need(c, n, (const char *)path.p, path.len, COORD_PERM_ADMIN)))
 		return err;
 	if (aversion != -1 && aversion != n->aversion)
 		return fail(c, COORD_EBADVERSION, "%.*s: expected ACL version (aversion) %d, the node is at %d",

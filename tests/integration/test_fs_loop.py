@@ -3,10 +3,19 @@ other by a pool; a request that waits on the server never holds up the others.""
 import os
 import signal
 import subprocess
-import time
 
 from conftest_fs import mount  # noqa: F401  (fixture)
 from coordtest import wait_until
+
+
+def waiting_on_fuse(pid):
+    """The process sleeps in the kernel waiting for coordfs's answer to a FUSE request."""
+    try:
+        with open("/proc/%d/wchan" % pid) as f:
+            w = f.read()
+    except OSError:
+        return False
+    return "request_wait_answer" in w or "fuse" in w
 
 
 def test_a_request_waiting_on_the_server_does_not_hold_up_cached_reads(server, mount):
@@ -18,14 +27,14 @@ def test_a_request_waiting_on_the_server_does_not_hold_up_cached_reads(server, m
         waiting = [subprocess.Popen(["cat", m.p("d", "g")], stdout=subprocess.PIPE),
                    subprocess.Popen(["ls", m.p("d")], stdout=subprocess.PIPE),
                    subprocess.Popen(["stat", m.p("nothere")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)]
-        time.sleep(0.3)
+        wait_until(lambda: all(waiting_on_fuse(p.pid) for p in waiting), 20,
+                   what="the uncached requests to wait in coordfs")
+        # cached: answered, over and over, while those wait (a held-up read would hang here
+        # until the server is resumed: the timeout only turns that hang into a failure)
+        reads = subprocess.run(["sh", "-c", 'for i in $(seq 200); do cat "$1"; done', "sh", m.p("f")],
+                               stdout=subprocess.PIPE, timeout=60)
+        assert reads.stdout == b"cached\n" * 200
         assert all(p.poll() is None for p in waiting)
-        # cached: answered at once, over and over, while those wait
-        t0 = time.monotonic()
-        for _ in range(200):
-            with open(m.p("f")) as fh:
-                assert fh.read() == "cached\n"
-        assert time.monotonic() - t0 < 5
     finally:
         os.kill(server.proc.pid, signal.SIGCONT)
     for p in waiting:
@@ -50,7 +59,7 @@ def test_sigterm_while_requests_wait_ends_the_mount(server, mount):
     os.kill(server.proc.pid, signal.SIGSTOP)
     try:
         waiter = subprocess.Popen(["cat", m.p("g")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(0.2)
+        wait_until(lambda: waiting_on_fuse(waiter.pid), 20, what="cat to wait in coordfs")
         m.proc.send_signal(signal.SIGTERM)
         wait_until(lambda: m.proc.poll() is not None, 20, what="coordfs to exit on SIGTERM")
     finally:
