@@ -16,7 +16,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,17 +103,6 @@ struct ctx {
 	int last_key;                         /* index of the key the last line set, -1 for server.N */
 };
 
-/* Write the formatted message into err (which may be NULL or empty). */
-static void __attribute__((format(printf, 3, 4))) seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* A value as it is shown in a message: at most 64 bytes, control characters as '?'. */
 static const char *show(const char *s, char *out, size_t outlen)
 {
@@ -161,12 +149,12 @@ static int number(const char *key, const char *val, long long min, long long max
 	long long v = 0;
 	int r = parse_whole(val, &v);
 	if (r == -1 || (r == 0 && v == 0 && min >= 1)) {
-		seterr(err, errlen, "%s: '%s' is not a %s (expected %s)", key, show(val, sv, sizeof sv),
+		coord_seterr(err, errlen, "%s: '%s' is not a %s (expected %s)", key, show(val, sv, sizeof sv),
 		       min >= 1 ? "positive integer" : "whole number", expect);
 		return COORD_EBADCONFIG;
 	}
 	if (r == -2 || v < min || v > max) {
-		seterr(err, errlen, "%s: '%s' is out of range (expected %s)", key, show(val, sv, sizeof sv), expect);
+		coord_seterr(err, errlen, "%s: '%s' is out of range (expected %s)", key, show(val, sv, sizeof sv), expect);
 		return COORD_EBADCONFIG;
 	}
 	*out = v;
@@ -184,12 +172,12 @@ static int host(const char *what, const char *val, char *out, char *err, size_t 
 	const char *p = val;
 	int v6 = 0;
 	if (len == 0) {
-		seterr(err, errlen, "%s: the host is empty (expected a host name or IP address)", what);
+		coord_seterr(err, errlen, "%s: the host is empty (expected a host name or IP address)", what);
 		return COORD_EBADCONFIG;
 	}
 	if (val[0] == '[') {
 		if (len < 3 || val[len - 1] != ']') {
-			seterr(err, errlen, "%s: '%s' is not a bracketed IPv6 address (expected [addr])", what,
+			coord_seterr(err, errlen, "%s: '%s' is not a bracketed IPv6 address (expected [addr])", what,
 			       show(val, sv, sizeof sv));
 			return COORD_EBADCONFIG;
 		}
@@ -198,7 +186,7 @@ static int host(const char *what, const char *val, char *out, char *err, size_t 
 		v6 = 1;
 	}
 	if (len >= COORD_HOST_MAX) {
-		seterr(err, errlen, "%s: the host is %zu bytes long (expected at most %d)", what, len,
+		coord_seterr(err, errlen, "%s: the host is %zu bytes long (expected at most %d)", what, len,
 		       COORD_HOST_MAX - 1);
 		return COORD_EBADCONFIG;
 	}
@@ -206,7 +194,7 @@ static int host(const char *what, const char *val, char *out, char *err, size_t 
 		unsigned char c = (unsigned char)p[i];
 		int ok = isalnum(c) || c == '.' || c == '-' || c == '_' || (v6 && (c == ':' || c == '%'));
 		if (!ok) {
-			seterr(err, errlen, "%s: '%s' is not a host name or address (expected letters, digits, "
+			coord_seterr(err, errlen, "%s: '%s' is not a host name or address (expected letters, digits, "
 			       "'.', '-', '_', or an IPv6 address in brackets)", what, show(val, sv, sizeof sv));
 			return COORD_EBADCONFIG;
 		}
@@ -246,7 +234,7 @@ static int port(const char *key, const char *what, const char *val, int *out, ch
 	long long v;
 	int r = parse_whole(val, &v);
 	if (r != 0 || v < 1 || v > 65535) {
-		seterr(err, errlen, "%s: %s '%s' is not a port (expected 1..65535)", key, what, show(val, sv, sizeof sv));
+		coord_seterr(err, errlen, "%s: %s '%s' is not a port (expected 1..65535)", key, what, show(val, sv, sizeof sv));
 		return COORD_EBADCONFIG;
 	}
 	*out = (int)v;
@@ -261,7 +249,7 @@ static int server_line(struct coord_config *cfg, struct ctx *ctx, const char *ke
 	long long id;
 	const char *num = key + strlen("server.");
 	if (parse_whole(num, &id) != 0 || id < 1 || id > 255) {
-		seterr(err, errlen, "%s: '%s' is not a member number (expected server.N with N in 1..255)", key,
+		coord_seterr(err, errlen, "%s: '%s' is not a member number (expected server.N with N in 1..255)", key,
 		       show(num, sv, sizeof sv));
 		return COORD_EBADCONFIG;
 	}
@@ -269,14 +257,14 @@ static int server_line(struct coord_config *cfg, struct ctx *ctx, const char *ke
 		if (cfg->members[i].id != id)
 			continue;
 		if (ctx && ctx->member_line[i])
-			seterr(err, errlen, "%s: member %lld is already defined on line %d (member numbers must be unique)",
+			coord_seterr(err, errlen, "%s: member %lld is already defined on line %d (member numbers must be unique)",
 			       key, id, ctx->member_line[i]);
 		else
-			seterr(err, errlen, "%s: member %lld is already defined (member numbers must be unique)", key, id);
+			coord_seterr(err, errlen, "%s: member %lld is already defined (member numbers must be unique)", key, id);
 		return COORD_EBADCONFIG;
 	}
 	if (cfg->nmembers >= COORD_MAX_MEMBERS) {
-		seterr(err, errlen, "%s: too many server lines (at most %d members)", key, COORD_MAX_MEMBERS);
+		coord_seterr(err, errlen, "%s: too many server lines (at most %d members)", key, COORD_MAX_MEMBERS);
 		return COORD_EBADCONFIG;
 	}
 
@@ -286,7 +274,7 @@ static int server_line(struct coord_config *cfg, struct ctx *ctx, const char *ke
 	size_t len = strlen(val);
 	char *buf = malloc(len + 1);
 	if (!buf) {
-		seterr(err, errlen, "%s: out of memory", key);
+		coord_seterr(err, errlen, "%s: out of memory", key);
 		return COORD_ENOMEM;
 	}
 	memcpy(buf, val, len + 1);
@@ -297,7 +285,7 @@ static int server_line(struct coord_config *cfg, struct ctx *ctx, const char *ke
 	if (client) {
 		*client++ = '\0';
 		if (strchr(client, ';')) {
-			seterr(err, errlen, "%s: more than one ';' in '%s' (%s)", key, show(val, sv, sizeof sv), SERVER_EXPECT);
+			coord_seterr(err, errlen, "%s: more than one ';' in '%s' (%s)", key, show(val, sv, sizeof sv), SERVER_EXPECT);
 			goto out;
 		}
 		char *c = last_colon(client);
@@ -321,7 +309,7 @@ static int server_line(struct coord_config *cfg, struct ctx *ctx, const char *ke
 	char *peer = split_colon(h);
 	char *elect = peer ? split_colon(peer) : NULL;
 	if (!peer || !elect) {
-		seterr(err, errlen, "%s: '%s' lacks %s (%s)", key, show(val, sv, sizeof sv),
+		coord_seterr(err, errlen, "%s: '%s' lacks %s (%s)", key, show(val, sv, sizeof sv),
 		       peer ? "the election port" : "the peer port", SERVER_EXPECT);
 		goto out;
 	}
@@ -331,7 +319,7 @@ static int server_line(struct coord_config *cfg, struct ctx *ctx, const char *ke
 		if (strcmp(role, "observer") == 0) {
 			m.observer = 1;
 		} else if (strcmp(role, "participant") != 0) {
-			seterr(err, errlen, "%s: '%s' is not a role (expected participant or observer)", key,
+			coord_seterr(err, errlen, "%s: '%s' is not a role (expected participant or observer)", key,
 			       show(role, sv, sizeof sv));
 			goto out;
 		}
@@ -350,7 +338,7 @@ static int server_line(struct coord_config *cfg, struct ctx *ctx, const char *ke
 		for (int a = 0; a < 2; a++)
 			for (int b = 0; b < 2; b++)
 				if (mine[a] == theirs[b]) {
-					seterr(err, errlen, "%s: port %d on %s is already used by server.%d "
+					coord_seterr(err, errlen, "%s: port %d on %s is already used by server.%d "
 					       "(members on one host need their own ports)", key, mine[a], m.host, o->id);
 					goto out;
 				}
@@ -413,9 +401,9 @@ static int unknown_key(const char *name, char *err, size_t errlen)
 		}
 	}
 	if (best && bestd <= 2 && bestd * 3 <= strlen(name))
-		seterr(err, errlen, "unknown key '%s' (did you mean '%s'?)", show(name, sv, sizeof sv), best);
+		coord_seterr(err, errlen, "unknown key '%s' (did you mean '%s'?)", show(name, sv, sizeof sv), best);
 	else
-		seterr(err, errlen, "unknown key '%s' (see the Configuration section of README.md)",
+		coord_seterr(err, errlen, "unknown key '%s' (see the Configuration section of README.md)",
 		       show(name, sv, sizeof sv));
 	return COORD_EBADCONFIG;
 }
@@ -438,7 +426,7 @@ static int parse_line(struct coord_config *cfg, struct ctx *ctx, const char *lin
 	size_t len = strlen(line);
 	char *copy = malloc(len + 1);
 	if (!copy) {
-		seterr(err, errlen, "out of memory");
+		coord_seterr(err, errlen, "out of memory");
 		return COORD_ENOMEM;
 	}
 	memcpy(copy, line, len + 1);
@@ -448,7 +436,7 @@ static int parse_line(struct coord_config *cfg, struct ctx *ctx, const char *lin
 
 	char *eq = strchr(copy, '=');
 	if (!eq) {
-		seterr(err, errlen, "'%s' is not a setting (expected key=value)", show(line, sv, sizeof sv));
+		coord_seterr(err, errlen, "'%s' is not a setting (expected key=value)", show(line, sv, sizeof sv));
 		goto out;
 	}
 	*eq = '\0';
@@ -456,13 +444,13 @@ static int parse_line(struct coord_config *cfg, struct ctx *ctx, const char *lin
 	trim(&key);
 	trim(&val);
 	if (!*key) {
-		seterr(err, errlen, "'%s' has no key before '=' (expected key=value)", show(line, sv, sizeof sv));
+		coord_seterr(err, errlen, "'%s' has no key before '=' (expected key=value)", show(line, sv, sizeof sv));
 		goto out;
 	}
 
 	if (strncmp(key, "server.", 7) == 0) {
 		if (!*val) {
-			seterr(err, errlen, "%s: the value is missing (%s)", key, SERVER_EXPECT);
+			coord_seterr(err, errlen, "%s: the value is missing (%s)", key, SERVER_EXPECT);
 			goto out;
 		}
 		rc = server_line(cfg, ctx, key, val, err, errlen);
@@ -477,13 +465,13 @@ static int parse_line(struct coord_config *cfg, struct ctx *ctx, const char *lin
 	if (ctx) {
 		ctx->last_key = k;
 		if (ctx->key_line[k]) {
-			seterr(err, errlen, "%s: set again (first set on line %d; give each key once)", key,
+			coord_seterr(err, errlen, "%s: set again (first set on line %d; give each key once)", key,
 			       ctx->key_line[k]);
 			goto out;
 		}
 	}
 	if (!*val && K->kind != K_IGNORED) {
-		seterr(err, errlen, "%s: the value is missing (expected %s)", key, K->expect);
+		coord_seterr(err, errlen, "%s: the value is missing (expected %s)", key, K->expect);
 		goto out;
 	}
 
@@ -507,7 +495,7 @@ static int parse_line(struct coord_config *cfg, struct ctx *ctx, const char *lin
 		break;
 	case K_PRINCIPAL:
 		if (!coord_principal_valid(val, strlen(val))) {
-			seterr(err, errlen, "%s: '%s' is not a principal name (expected %s)", key, show(val, sv, sizeof sv),
+			coord_seterr(err, errlen, "%s: '%s' is not a principal name (expected %s)", key, show(val, sv, sizeof sv),
 			       K->expect);
 			goto out;
 		}
@@ -515,7 +503,7 @@ static int parse_line(struct coord_config *cfg, struct ctx *ctx, const char *lin
 		break;
 	case K_DIR:
 		if (strlen(val) >= COORD_DIR_MAX) {
-			seterr(err, errlen, "%s: the path is %zu bytes long (expected at most %d)", key, strlen(val),
+			coord_seterr(err, errlen, "%s: the path is %zu bytes long (expected at most %d)", key, strlen(val),
 			       COORD_DIR_MAX - 1);
 			goto out;
 		}
@@ -527,7 +515,7 @@ static int parse_line(struct coord_config *cfg, struct ctx *ctx, const char *lin
 		break;
 	case K_PEERTYPE:
 		if (strcmp(val, "observer") != 0 && strcmp(val, "participant") != 0) {
-			seterr(err, errlen, "%s: '%s' is not a peer type (expected participant or observer)", key,
+			coord_seterr(err, errlen, "%s: '%s' is not a peer type (expected participant or observer)", key,
 			       show(val, sv, sizeof sv));
 			goto out;
 		}
@@ -544,7 +532,7 @@ static int parse_line(struct coord_config *cfg, struct ctx *ctx, const char *lin
 		} else if (strcmp(val, "curve") == 0) {
 			*(int *)field = COORD_AUTH_CURVE;
 		} else {
-			seterr(err, errlen, "%s: '%s' is not an authentication (expected none or curve)", key,
+			coord_seterr(err, errlen, "%s: '%s' is not an authentication (expected none or curve)", key,
 			       show(val, sv, sizeof sv));
 			goto out;
 		}
@@ -586,7 +574,7 @@ int coord_config_check_auth(const struct coord_config *cfg, char *err, size_t er
 {
 	const char *f = cfg->path[0] ? cfg->path : "the configuration";
 	if (cfg->auth == COORD_AUTH_UNSET) {
-		seterr(err, errlen, "%s: no authentication is configured: add 'auth=none' to serve in plaintext "
+		coord_seterr(err, errlen, "%s: no authentication is configured: add 'auth=none' to serve in plaintext "
 		       "(whoever reaches the ports can read and change everything), or give key files for CurveZMQ: "
 		       "clientSecretKeyFile= and authorizedKeysFile=%s (see README.md, Security)", f,
 		       cfg->nmembers ? ", and secretKeyFile= and memberKeysFile= for the peer port" : "");
@@ -600,7 +588,7 @@ int coord_config_check_auth(const struct coord_config *cfg, char *err, size_t er
 			    : cfg->nmembers && !cfg->member_keys_file[0] ? "memberKeysFile (the members' 'server.N KEY' list)"
 			    : NULL;
 	if (missing) {
-		seterr(err, errlen, "%s: auth=curve needs %s (see README.md, Security)", f, missing);
+		coord_seterr(err, errlen, "%s: auth=curve needs %s (see README.md, Security)", f, missing);
 		return COORD_EBADCONFIG;
 	}
 	return COORD_OK;
@@ -622,7 +610,7 @@ static int read_myid(struct coord_config *cfg, const char *file, char *err, size
 	snprintf(path, sizeof path, "%s/myid", cfg->data_dir);
 	FILE *f = fopen(path, "r");
 	if (!f) {
-		seterr(err, errlen, "cannot read %s: %s (the server lines in %s need this member's number there)",
+		coord_seterr(err, errlen, "cannot read %s: %s (the server lines in %s need this member's number there)",
 		       path, strerror(errno), file);
 		return COORD_EBADCONFIG;
 	}
@@ -632,7 +620,7 @@ static int read_myid(struct coord_config *cfg, const char *file, char *err, size
 	int more = !rerr && n == sizeof buf - 1 && fgetc(f) != EOF;
 	fclose(f);
 	if (rerr) {
-		seterr(err, errlen, "cannot read %s: I/O error", path);
+		coord_seterr(err, errlen, "cannot read %s: I/O error", path);
 		return COORD_EBADCONFIG;
 	}
 	buf[n] = '\0';
@@ -641,12 +629,12 @@ static int read_myid(struct coord_config *cfg, const char *file, char *err, size
 	trim(&p);
 	long long id;
 	if (more) {
-		seterr(err, errlen, "%s: the file is too long for a member number (expected the N of this "
+		coord_seterr(err, errlen, "%s: the file is too long for a member number (expected the N of this "
 		       "member's server.N line, 1..255)", path);
 		return COORD_EBADCONFIG;
 	}
 	if (nul || parse_whole(p, &id) != 0 || id < 1 || id > 255) {
-		seterr(err, errlen, "%s: '%s' is not a member number (expected the N of this member's "
+		coord_seterr(err, errlen, "%s: '%s' is not a member number (expected the N of this member's "
 		       "server.N line, 1..255)", path, show(p, sv, sizeof sv));
 		return COORD_EBADCONFIG;
 	}
@@ -656,7 +644,7 @@ static int read_myid(struct coord_config *cfg, const char *file, char *err, size
 		size_t o = 0;
 		for (int i = 0; i < cfg->nmembers && o + 8 < sizeof ids; i++)
 			o += (size_t)snprintf(ids + o, sizeof ids - o, "%s%d", i ? ", " : "", cfg->members[i].id);
-		seterr(err, errlen, "%s: member %lld has no server.%lld line in %s (expected one of %s)", path, id,
+		coord_seterr(err, errlen, "%s: member %lld has no server.%lld line in %s (expected one of %s)", path, id,
 		       id, file, ids);
 		return COORD_EBADCONFIG;
 	}
@@ -671,7 +659,7 @@ static int finish(struct coord_config *c, struct ctx *ctx, const char *file, cha
 	int kaddr = find_key("clientPortAddress"), kpeer = find_key("peerType");
 
 	if (!ctx->key_line[kdata]) {
-		seterr(err, errlen, "%s: dataDir: missing (required: the directory for snapshots and myid)", file);
+		coord_seterr(err, errlen, "%s: dataDir: missing (required: the directory for snapshots and myid)", file);
 		return COORD_EBADCONFIG;
 	}
 	if (!ctx->key_line[klog])
@@ -686,11 +674,11 @@ static int finish(struct coord_config *c, struct ctx *ctx, const char *file, cha
 		const char *hint = !lmax ? "; maxSessionTimeout defaults to 20 * tickTime"
 				 : !lmin ? "; minSessionTimeout defaults to 2 * tickTime" : "";
 		if (lmin > lmax)
-			seterr(err, errlen, "%s:%d: minSessionTimeout: %d is larger than maxSessionTimeout %d "
+			coord_seterr(err, errlen, "%s:%d: minSessionTimeout: %d is larger than maxSessionTimeout %d "
 			       "(expected minSessionTimeout <= maxSessionTimeout%s)", file, lmin,
 			       c->min_session_timeout, c->max_session_timeout, hint);
 		else
-			seterr(err, errlen, "%s:%d: maxSessionTimeout: %d is smaller than minSessionTimeout %d "
+			coord_seterr(err, errlen, "%s:%d: maxSessionTimeout: %d is smaller than minSessionTimeout %d "
 			       "(expected minSessionTimeout <= maxSessionTimeout%s)", file, lmax,
 			       c->max_session_timeout, c->min_session_timeout, hint);
 		return COORD_EBADCONFIG;
@@ -704,7 +692,7 @@ static int finish(struct coord_config *c, struct ctx *ctx, const char *file, cha
 		if (ctx->key_line[keyfiles[i]] && !first_key)
 			first_key = keyfiles[i] + 1;
 	if (first_key && c->auth == COORD_AUTH_NONE) {
-		seterr(err, errlen, "%s:%d: auth: 'none' contradicts %s on line %d (expected auth=curve with key files, "
+		coord_seterr(err, errlen, "%s:%d: auth: 'none' contradicts %s on line %d (expected auth=curve with key files, "
 		       "or auth=none without them)", file, ctx->key_line[kauth], keys[first_key - 1].name,
 		       ctx->key_line[first_key - 1]);
 		return COORD_EBADCONFIG;
@@ -715,12 +703,12 @@ static int finish(struct coord_config *c, struct ctx *ctx, const char *file, cha
 		int kpk = find_key("secretKeyFile"), kmk = find_key("memberKeysFile");
 		if (ctx->key_line[kpk] || ctx->key_line[kmk]) {
 			int k = ctx->key_line[kpk] ? kpk : kmk;
-			seterr(err, errlen, "%s:%d: %s: set without server lines (the peer port's keys are for an ensemble)",
+			coord_seterr(err, errlen, "%s:%d: %s: set without server lines (the peer port's keys are for an ensemble)",
 			       file, ctx->key_line[k], keys[k].name);
 			return COORD_EBADCONFIG;
 		}
 		if (ctx->key_line[kpeer]) {
-			seterr(err, errlen, "%s:%d: peerType: set without server lines (expected only in an ensemble)",
+			coord_seterr(err, errlen, "%s:%d: peerType: set without server lines (expected only in an ensemble)",
 			       file, ctx->key_line[kpeer]);
 			return COORD_EBADCONFIG;
 		}
@@ -732,7 +720,7 @@ static int finish(struct coord_config *c, struct ctx *ctx, const char *file, cha
 	for (int i = 0; i < c->nmembers; i++)
 		voters += !c->members[i].observer;
 	if (!voters) {
-		seterr(err, errlen, "%s: every server line is an observer (expected at least one participant)", file);
+		coord_seterr(err, errlen, "%s: every server line is an observer (expected at least one participant)", file);
 		return COORD_EBADCONFIG;
 	}
 
@@ -743,7 +731,7 @@ static int finish(struct coord_config *c, struct ctx *ctx, const char *file, cha
 	int self_line = ctx->member_line[self - c->members];
 
 	if (ctx->key_line[kpeer] && ctx->peer_type != self->observer) {
-		seterr(err, errlen, "%s:%d: peerType: '%s' contradicts server.%d on line %d (expected %s)", file,
+		coord_seterr(err, errlen, "%s:%d: peerType: '%s' contradicts server.%d on line %d (expected %s)", file,
 		       ctx->key_line[kpeer], ctx->peer_type ? "observer" : "participant", self->id, self_line,
 		       self->observer ? "observer" : "participant");
 		return COORD_EBADCONFIG;
@@ -752,7 +740,7 @@ static int finish(struct coord_config *c, struct ctx *ctx, const char *file, cha
 		if (!ctx->key_line[kport]) {
 			c->client_port = self->client_port;
 		} else if (c->client_port != self->client_port) {
-			seterr(err, errlen, "%s:%d: clientPort: %d differs from the client port %d on this member's "
+			coord_seterr(err, errlen, "%s:%d: clientPort: %d differs from the client port %d on this member's "
 			       "server.%d line (line %d) (expected the same port, or only one of them)", file,
 			       ctx->key_line[kport], c->client_port, self->client_port, self->id, self_line);
 			return COORD_EBADCONFIG;
@@ -762,7 +750,7 @@ static int finish(struct coord_config *c, struct ctx *ctx, const char *file, cha
 		if (!ctx->key_line[kaddr]) {
 			strcpy(c->client_addr, self->client_addr);
 		} else if (strcmp(c->client_addr, self->client_addr) != 0) {
-			seterr(err, errlen, "%s:%d: clientPortAddress: '%s' differs from the client address '%s' on "
+			coord_seterr(err, errlen, "%s:%d: clientPortAddress: '%s' differs from the client address '%s' on "
 			       "this member's server.%d line (line %d) (expected the same address, or only one of them)",
 			       file, ctx->key_line[kaddr], c->client_addr, self->client_addr, self->id, self_line);
 			return COORD_EBADCONFIG;
@@ -777,7 +765,7 @@ int coord_config_load(const char *file, struct coord_config *cfg, char *err, siz
 		err[0] = '\0';
 	FILE *f = fopen(file, "r");
 	if (!f) {
-		seterr(err, errlen, "cannot read %s: %s", file, strerror(errno));
+		coord_seterr(err, errlen, "cannot read %s: %s", file, strerror(errno));
 		return COORD_EBADCONFIG;
 	}
 	struct coord_config *c = malloc(sizeof *c);
@@ -786,14 +774,14 @@ int coord_config_load(const char *file, struct coord_config *cfg, char *err, siz
 		free(c);
 		free(ctx);
 		fclose(f);
-		seterr(err, errlen, "%s: out of memory", file);
+		coord_seterr(err, errlen, "%s: out of memory", file);
 		return COORD_ENOMEM;
 	}
 	coord_config_defaults(c);
 	ctx->peer_type = -1;
 	int rc = COORD_OK;
 	if (strlen(file) >= sizeof c->path) {
-		seterr(err, errlen, "%s: the file name is too long (expected at most %d bytes)", file, COORD_DIR_MAX - 1);
+		coord_seterr(err, errlen, "%s: the file name is too long (expected at most %d bytes)", file, COORD_DIR_MAX - 1);
 		rc = COORD_EBADCONFIG;
 		goto out;
 	}
@@ -806,7 +794,7 @@ int coord_config_load(const char *file, struct coord_config *cfg, char *err, siz
 	while ((n = getline(&line, &cap, f)) >= 0) {
 		ctx->line++;
 		if ((size_t)n != strlen(line)) {
-			seterr(err, errlen, "%s:%d: the line contains a NUL byte (expected text)", file, ctx->line);
+			coord_seterr(err, errlen, "%s:%d: the line contains a NUL byte (expected text)", file, ctx->line);
 			rc = COORD_EBADCONFIG;
 			break;
 		}
@@ -818,7 +806,7 @@ int coord_config_load(const char *file, struct coord_config *cfg, char *err, siz
 			continue;
 		rc = parse_line(c, ctx, p, msg, sizeof msg);
 		if (rc != COORD_OK) {
-			seterr(err, errlen, "%s:%d: %s", file, ctx->line, msg);
+			coord_seterr(err, errlen, "%s:%d: %s", file, ctx->line, msg);
 			break;
 		}
 		if (ctx->last_key >= 0 && keys[ctx->last_key].kind == K_IGNORED)
@@ -826,7 +814,7 @@ int coord_config_load(const char *file, struct coord_config *cfg, char *err, siz
 				 keys[ctx->last_key].name);
 	}
 	if (rc == COORD_OK && ferror(f)) {
-		seterr(err, errlen, "cannot read %s: %s", file, strerror(errno));
+		coord_seterr(err, errlen, "cannot read %s: %s", file, strerror(errno));
 		rc = COORD_EBADCONFIG;
 	}
 	free(line);

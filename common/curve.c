@@ -10,7 +10,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,20 +23,10 @@
 #define KEYFILE_MAX (64u << 10)
 #define AUTHFILE_MAX (16u << 20)
 
-static void __attribute__((format(printf, 3, 4))) seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 int coord_key_z85_check(const char *z85, size_t len, uint8_t bin[COORD_KEY_BIN_LEN], char *err, size_t errlen)
 {
 	if (len != COORD_KEY_Z85_LEN) {
-		seterr(err, errlen, "a key is %d Z85 characters, this one has %zu", COORD_KEY_Z85_LEN, len);
+		coord_seterr(err, errlen, "a key is %d Z85 characters, this one has %zu", COORD_KEY_Z85_LEN, len);
 		return COORD_EBADARG;
 	}
 	char txt[COORD_KEY_Z85_LEN + 1];
@@ -45,7 +34,7 @@ int coord_key_z85_check(const char *z85, size_t len, uint8_t bin[COORD_KEY_BIN_L
 	txt[len] = '\0';
 	uint8_t tmp[COORD_KEY_BIN_LEN];
 	if (!zmq_z85_decode(tmp, txt)) {
-		seterr(err, errlen, "'%s' is not Z85 text (expected 40 characters of 0-9a-zA-Z.-:+=^!/*?&<>()[]{}@%%$#)",
+		coord_seterr(err, errlen, "'%s' is not Z85 text (expected 40 characters of 0-9a-zA-Z.-:+=^!/*?&<>()[]{}@%%$#)",
 		       txt);
 		return COORD_EBADARG;
 	}
@@ -59,7 +48,7 @@ static int slurp(const char *file, size_t max, char **out, size_t *len, char *er
 {
 	int fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		seterr(err, errlen, "cannot read %s: %s", file, strerror(errno));
+		coord_seterr(err, errlen, "cannot read %s: %s", file, strerror(errno));
 		return COORD_EBADCONFIG;
 	}
 	char *buf = malloc(max + 1);
@@ -70,17 +59,17 @@ static int slurp(const char *file, size_t max, char **out, size_t *len, char *er
 	int e = errno;
 	close(fd);
 	if (!buf) {
-		seterr(err, errlen, "%s: out of memory", file);
+		coord_seterr(err, errlen, "%s: out of memory", file);
 		return COORD_ENOMEM;
 	}
 	if (r < 0) {
 		free(buf);
-		seterr(err, errlen, "cannot read %s: %s", file, strerror(e));
+		coord_seterr(err, errlen, "cannot read %s: %s", file, strerror(e));
 		return COORD_EBADCONFIG;
 	}
 	if (n > max) {
 		free(buf);
-		seterr(err, errlen, "%s: the file is larger than %zu bytes (is it the right file?)", file, max);
+		coord_seterr(err, errlen, "%s: the file is larger than %zu bytes (is it the right file?)", file, max);
 		return COORD_EBADCONFIG;
 	}
 	buf[n] = '\0';
@@ -120,7 +109,7 @@ int coord_key_parse(const char *text, size_t len, const char *file, int need_sec
 	size_t pos = 0;
 	int ln = 0, too_long;
 	if (memchr(text, '\0', len)) {
-		seterr(err, errlen, "%s: not a text file (expected a coordfs key file from 'coordctl keygen')", file);
+		coord_seterr(err, errlen, "%s: not a text file (expected a coordfs key file from 'coordctl keygen')", file);
 		return COORD_EBADCONFIG;
 	}
 	while (next_line(text, len, &pos, line, sizeof(line), &too_long)) {
@@ -129,7 +118,7 @@ int coord_key_parse(const char *text, size_t len, const char *file, int need_sec
 			continue;
 		char *eq = strchr(line, '=');
 		if (too_long || !eq) {
-			seterr(err, errlen, "%s:%d: not a key line (expected 'public-key = Z85' or 'secret-key = Z85')",
+			coord_seterr(err, errlen, "%s:%d: not a key line (expected 'public-key = Z85' or 'secret-key = Z85')",
 			       file, ln);
 			return COORD_EBADCONFIG;
 		}
@@ -146,39 +135,39 @@ int coord_key_parse(const char *text, size_t len, const char *file, int need_sec
 		else if (strcmp(k, "secret-key") == 0)
 			dst = kp->secret_z85;
 		else {
-			seterr(err, errlen, "%s:%d: unknown key '%.40s' (expected public-key or secret-key)", file, ln, k);
+			coord_seterr(err, errlen, "%s:%d: unknown key '%.40s' (expected public-key or secret-key)", file, ln, k);
 			return COORD_EBADCONFIG;
 		}
 		if (dst[0]) {
-			seterr(err, errlen, "%s:%d: %s given twice", file, ln, k);
+			coord_seterr(err, errlen, "%s:%d: %s given twice", file, ln, k);
 			return COORD_EBADCONFIG;
 		}
 		if (coord_key_z85_check(v, strlen(v), NULL, why, sizeof(why))) {
-			seterr(err, errlen, "%s:%d: %s: %s", file, ln, k, why);
+			coord_seterr(err, errlen, "%s:%d: %s: %s", file, ln, k, why);
 			return COORD_EBADCONFIG;
 		}
 		memcpy(dst, v, COORD_KEY_Z85_LEN + 1);
 	}
 	if (need_secret && !kp->secret_z85[0]) {
-		seterr(err, errlen, "%s: no secret-key line (this looks like a public key file: give the .key file "
+		coord_seterr(err, errlen, "%s: no secret-key line (this looks like a public key file: give the .key file "
 		       "that 'coordctl keygen' wrote)", file);
 		return COORD_EBADCONFIG;
 	}
 	if (kp->secret_z85[0]) {
 		char pub[COORD_KEY_Z85_LEN + 1];
 		if (zmq_curve_public(pub, kp->secret_z85) != 0) {
-			seterr(err, errlen, "%s: cannot derive the public key: %s", file, zmq_strerror(errno));
+			coord_seterr(err, errlen, "%s: cannot derive the public key: %s", file, zmq_strerror(errno));
 			return COORD_EBADCONFIG;
 		}
 		if (kp->public_z85[0] && strcmp(pub, kp->public_z85) != 0) {
-			seterr(err, errlen, "%s: public-key does not belong to secret-key (expected the pair written "
+			coord_seterr(err, errlen, "%s: public-key does not belong to secret-key (expected the pair written "
 			       "by 'coordctl keygen')", file);
 			return COORD_EBADCONFIG;
 		}
 		memcpy(kp->public_z85, pub, sizeof(pub));
 	}
 	if (!kp->public_z85[0]) {
-		seterr(err, errlen, "%s: no public-key line (expected a key file written by 'coordctl keygen')", file);
+		coord_seterr(err, errlen, "%s: no public-key line (expected a key file written by 'coordctl keygen')", file);
 		return COORD_EBADCONFIG;
 	}
 	return COORD_OK;
@@ -205,10 +194,10 @@ static int write_file(const char *path, int mode, int force, const char *text, c
 	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (force ? O_TRUNC : O_EXCL), mode);
 	if (fd < 0) {
 		if (errno == EEXIST) {
-			seterr(err, errlen, "%s already exists (use --force to replace it)", path);
+			coord_seterr(err, errlen, "%s already exists (use --force to replace it)", path);
 			return COORD_ENODEEXISTS;
 		}
-		seterr(err, errlen, "cannot write %s: %s", path, strerror(errno));
+		coord_seterr(err, errlen, "cannot write %s: %s", path, strerror(errno));
 		return COORD_EIO;
 	}
 	size_t len = strlen(text);
@@ -217,7 +206,7 @@ static int write_file(const char *path, int mode, int force, const char *text, c
 	if (close(fd) != 0)
 		ok = 0;
 	if (!ok) {
-		seterr(err, errlen, "cannot write %s: %s", path, strerror(e));
+		coord_seterr(err, errlen, "cannot write %s: %s", path, strerror(e));
 		unlink(path);
 		return COORD_EIO;
 	}
@@ -229,12 +218,12 @@ int coord_key_generate(const char *name, int force, char *keyfile, char *pubfile
 {
 	char pub[COORD_KEY_Z85_LEN + 1], sec[COORD_KEY_Z85_LEN + 1];
 	if (zmq_curve_keypair(pub, sec) != 0) {
-		seterr(err, errlen, "cannot make a CURVE key pair: %s (is libzmq built with CURVE?)", zmq_strerror(errno));
+		coord_seterr(err, errlen, "cannot make a CURVE key pair: %s (is libzmq built with CURVE?)", zmq_strerror(errno));
 		return COORD_EIO;
 	}
 	if ((size_t)snprintf(keyfile, pathlen, "%s.key", name) >= pathlen ||
 	    (size_t)snprintf(pubfile, pathlen, "%s.pub", name) >= pathlen) {
-		seterr(err, errlen, "%s: the name is too long", name);
+		coord_seterr(err, errlen, "%s: the name is too long", name);
 		return COORD_EBADARG;
 	}
 	const char *base = strrchr(name, '/');
@@ -243,7 +232,7 @@ int coord_key_generate(const char *name, int force, char *keyfile, char *pubfile
 	if (!force) {
 		struct stat st;
 		if (stat(keyfile, &st) == 0 || stat(pubfile, &st) == 0) {
-			seterr(err, errlen, "%s already exists (use --force to replace it)",
+			coord_seterr(err, errlen, "%s already exists (use --force to replace it)",
 			       stat(keyfile, &st) == 0 ? keyfile : pubfile);
 			return COORD_ENODEEXISTS;
 		}
@@ -286,7 +275,7 @@ int coord_authkeys_parse(const char *text, size_t len, const char *file, struct 
 	char line[512], why[200];
 	int ln = 0, too_long, rc = COORD_EBADCONFIG;
 	if (memchr(text, '\0', len)) {
-		seterr(err, errlen, "%s: not a text file (expected lines 'PRINCIPAL Z85KEY')", file);
+		coord_seterr(err, errlen, "%s: not a text file (expected lines 'PRINCIPAL Z85KEY')", file);
 		return COORD_EBADCONFIG;
 	}
 	while (next_line(text, len, &pos, line, sizeof(line), &too_long)) {
@@ -301,13 +290,13 @@ int coord_authkeys_parse(const char *text, size_t len, const char *file, struct 
 		while (*key && isspace((unsigned char)*key))
 			key++;
 		if (too_long || !*key || strpbrk(key, " \t")) {
-			seterr(err, errlen, "%s:%d: expected 'PRINCIPAL Z85KEY' (a name, blanks, a 40-character key)", file,
+			coord_seterr(err, errlen, "%s:%d: expected 'PRINCIPAL Z85KEY' (a name, blanks, a 40-character key)", file,
 			       ln);
 			goto fail;
 		}
 		if (!name_ok(line, nl)) {
 			line[nl] = '\0';
-			seterr(err, errlen, "%s:%d: '%.64s' is not a principal name (expected 1..%d of A-Z a-z 0-9 . _ - @)",
+			coord_seterr(err, errlen, "%s:%d: '%.64s' is not a principal name (expected 1..%d of A-Z a-z 0-9 . _ - @)",
 			       file, ln, line, COORD_PRINCIPAL_MAX);
 			goto fail;
 		}
@@ -317,13 +306,13 @@ int coord_authkeys_parse(const char *text, size_t len, const char *file, struct 
 		if (strncmp(key, "public-key", 10) == 0 || coord_key_z85_check(key, strlen(key), e.key, why, sizeof(why))) {
 			if (strncmp(key, "public-key", 10) == 0)
 				snprintf(why, sizeof(why), "give the key itself (the text after 'public-key =' in the .pub file)");
-			seterr(err, errlen, "%s:%d: %s: %s", file, ln, e.name, why);
+			coord_seterr(err, errlen, "%s:%d: %s: %s", file, ln, e.name, why);
 			goto fail;
 		}
 		memcpy(e.z85, key, COORD_KEY_Z85_LEN + 1);
 		for (size_t i = 0; i < ak.n; i++)
 			if (memcmp(ak.v[i].key, e.key, COORD_KEY_BIN_LEN) == 0) {
-				seterr(err, errlen, "%s:%d: %s: this key is already listed for '%s' (one key, one principal)",
+				coord_seterr(err, errlen, "%s:%d: %s: this key is already listed for '%s' (one key, one principal)",
 				       file, ln, e.name, ak.v[i].name);
 				goto fail;
 			}
@@ -331,7 +320,7 @@ int coord_authkeys_parse(const char *text, size_t len, const char *file, struct 
 			size_t c = cap ? cap * 2 : 16;
 			struct coord_authkey *v = realloc(ak.v, c * sizeof(*v));
 			if (!v) {
-				seterr(err, errlen, "%s: out of memory", file);
+				coord_seterr(err, errlen, "%s: out of memory", file);
 				rc = COORD_ENOMEM;
 				goto fail;
 			}

@@ -4,6 +4,8 @@
 #include "err.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 
 static const struct {
 	const char *name;
@@ -47,3 +49,13 @@ const char *coord_strerror(int err) { return valid(err) ? errs[err].text : "unkn
 int coord_errno(int err) { return valid(err) ? errs[err].errnum : EIO; }
 
 const char *coord_errname(int err) { return valid(err) ? errs[err].name : "EUNKNOWN"; }
+
+void coord_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (!err || !errlen)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}

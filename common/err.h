@@ -8,6 +8,8 @@
 #ifndef COORD_ERR_H
 #define COORD_ERR_H
 
+#include <stddef.h>
+
 enum coord_err {
 	COORD_OK = 0,
 	COORD_ENONODE = 1,        /* the node does not exist (ENOENT) */
@@ -42,6 +44,8 @@ enum coord_err {
 
 /* Short, stable description of a code ("no such node"). Never NULL. */
 const char *coord_strerror(int err);
+/* Write a formatted message into err (nothing when err is NULL or errlen 0). */
+void coord_seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The errno a filesystem or shell user expects for a code (ENOENT for COORD_ENONODE, ...). */
 int coord_errno(int err);
 /* The stable identifier of a code ("ENONODE"), for logs and the wire document. */

@@ -7,7 +7,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,16 +316,6 @@ void recfile_unmap(const uint8_t *p, size_t n)
 {
 	if (p)
 		munmap((void *)p, n);
-}
-
-void rec_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
 }
 
 int rec_io_code(int e) { return e == ENOSPC || e == EDQUOT ? COORD_ENOSPC : COORD_EIO; }

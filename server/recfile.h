@@ -124,8 +124,6 @@ extern int (*recfile_fdatasync)(int fd);
 /* Likewise the ftruncate the log cuts a failed batch with (whose own failure leaves it behind). */
 extern int (*recfile_ftruncate)(int fd, off_t len);
 
-/* A message into err (which may be NULL or empty). */
-void rec_seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The coordfs code for a failed write's errno: COORD_ENOSPC for a full disk, else COORD_EIO. */
 int rec_io_code(int e);
 /* What a person can do about that errno. */

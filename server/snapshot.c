@@ -114,7 +114,7 @@ int snap_write_begin(const char *dir, uint64_t zxid, struct snap_writer **out, c
 {
 	*out = NULL;
 	if (recfile_mkdirs(dir) < 0) {
-		rec_seterr(err, errlen, "cannot create the snapshot directory %s: %s; check dataDir and its permissions", dir,
+		coord_seterr(err, errlen, "cannot create the snapshot directory %s: %s; check dataDir and its permissions", dir,
 		       strerror(errno));
 		return COORD_EIO;
 	}
@@ -126,7 +126,7 @@ int snap_write_begin(const char *dir, uint64_t zxid, struct snap_writer **out, c
 		goto oom;
 	w->zxid = zxid;
 	if (snprintf(w->final, sizeof(w->final), "%s/" NAME_PREFIX "%016" PRIx64, dir, zxid) >= (int)sizeof(w->final)) {
-		rec_seterr(err, errlen, "the snapshot directory name %s is too long: use a shorter dataDir", dir);
+		coord_seterr(err, errlen, "the snapshot directory name %s is too long: use a shorter dataDir", dir);
 		free_w(w);
 		return COORD_EBADARG;
 	}
@@ -153,7 +153,7 @@ int snap_write_begin(const char *dir, uint64_t zxid, struct snap_writer **out, c
 		w->fd = -1;
 	}
 	if (e) {
-		rec_seterr(err, errlen, "cannot create the snapshot file %s: %s; %s", w->tmp, strerror(e), rec_io_advice(e));
+		coord_seterr(err, errlen, "cannot create the snapshot file %s: %s; %s", w->tmp, strerror(e), rec_io_advice(e));
 		if (w->fd >= 0)
 			unlink(w->tmp);
 		free_w(w);
@@ -169,7 +169,7 @@ int snap_write_begin(const char *dir, uint64_t zxid, struct snap_writer **out, c
 oom:
 	if (w)
 		free_w(w);
-	rec_seterr(err, errlen, "out of memory starting a snapshot in %s", dir);
+	coord_seterr(err, errlen, "out of memory starting a snapshot in %s", dir);
 	return COORD_ENOMEM;
 }
 
@@ -201,17 +201,17 @@ int snap_write_end(struct snap_writer *w, char *err, size_t errlen)
 	if (rc == COORD_OK && recfile_fsync_dir(w->dir) < 0) {
 		/* The file is complete; only its name may not survive a crash. Say so, keep it. */
 		rc = fail_w(w, "directory fsync");
-		rec_seterr(err, errlen, "snapshot %s written, but the fsync of %s failed: %s; %s", w->final, w->dir,
+		coord_seterr(err, errlen, "snapshot %s written, but the fsync of %s failed: %s; %s", w->final, w->dir,
 		       strerror(w->eno), rec_io_advice(w->eno));
 		free_w(w);
 		return rc;
 	}
 	if (rc != COORD_OK) {
 		if (w->what)
-			rec_seterr(err, errlen, "snapshot %s not written: %s failed: %s; %s (the previous snapshot stays in use)",
+			coord_seterr(err, errlen, "snapshot %s not written: %s failed: %s; %s (the previous snapshot stays in use)",
 			       w->final, w->what, strerror(w->eno), rec_io_advice(w->eno));
 		else
-			rec_seterr(err, errlen, "snapshot %s not written: %s", w->final, coord_strerror(rc));
+			coord_seterr(err, errlen, "snapshot %s not written: %s", w->final, coord_strerror(rc));
 		unlink(w->tmp);
 		free_w(w);
 		return rc;
@@ -289,13 +289,13 @@ int snap_load_newest(const char *dir, uint64_t *zxid, int (*cb)(void *arg, const
 	uint64_t *names;
 	size_t nn;
 	if (strlen(dir) > MAX_DIR_LEN) {
-		rec_seterr(err, errlen, "the snapshot directory name %s is too long: use a shorter dataDir", dir);
+		coord_seterr(err, errlen, "the snapshot directory name %s is too long: use a shorter dataDir", dir);
 		return COORD_EBADARG;
 	}
 	if (recfile_list(dir, NAME_PREFIX, "", &names, &nn) < 0) {
 		if (errno == ENOENT)
 			return COORD_OK; /* a first start: no dataDir yet, no snapshot */
-		rec_seterr(err, errlen, "cannot list the snapshot directory %s: %s; check dataDir and its permissions", dir,
+		coord_seterr(err, errlen, "cannot list the snapshot directory %s: %s; check dataDir and its permissions", dir,
 		       strerror(errno));
 		return COORD_EIO;
 	}

@@ -200,18 +200,18 @@ int txnlog_open(const char *dir, struct txnlog **out, uint64_t *last_zxid, char 
 	*out = NULL;
 	*last_zxid = 0;
 	if (strlen(dir) > MAX_DIR_LEN) {
-		rec_seterr(err, errlen, "the log directory name %s is too long: use a shorter dataLogDir", dir);
+		coord_seterr(err, errlen, "the log directory name %s is too long: use a shorter dataLogDir", dir);
 		return COORD_EBADARG;
 	}
 	if (recfile_mkdirs(dir) < 0) {
-		rec_seterr(err, errlen, "cannot create the log directory %s: %s; check dataLogDir and its permissions",
+		coord_seterr(err, errlen, "cannot create the log directory %s: %s; check dataLogDir and its permissions",
 		       dir, strerror(errno));
 		return COORD_EIO;
 	}
 	struct txnlog *l = calloc(1, sizeof(*l));
 	if (!l || !(l->dir = strdup(dir))) {
 		free(l);
-		rec_seterr(err, errlen, "out of memory opening the log in %s", dir);
+		coord_seterr(err, errlen, "out of memory opening the log in %s", dir);
 		return COORD_ENOMEM;
 	}
 	l->fd = -1;
@@ -224,25 +224,25 @@ int txnlog_open(const char *dir, struct txnlog **out, uint64_t *last_zxid, char 
 
 	l->lockfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (l->lockfd < 0) {
-		rec_seterr(err, errlen, "cannot open the log directory %s: %s; check its permissions", dir, strerror(errno));
+		coord_seterr(err, errlen, "cannot open the log directory %s: %s; check its permissions", dir, strerror(errno));
 		goto fail;
 	}
 	if (flock(l->lockfd, LOCK_EX | LOCK_NB) < 0) {
-		rec_seterr(err, errlen,
+		coord_seterr(err, errlen,
 		       "the log directory %s is in use by another process (another coordd?): stop it, or give each "
 		       "server its own dataLogDir",
 		       dir);
 		goto fail;
 	}
 	if (recfile_list(dir, NAME_PREFIX, "", &names, &nn) < 0) {
-		rec_seterr(err, errlen, "cannot list the log directory %s: %s; check its permissions", dir, strerror(errno));
+		coord_seterr(err, errlen, "cannot list the log directory %s: %s; check its permissions", dir, strerror(errno));
 		goto fail;
 	}
 
 	uint64_t prev = 0;
 	for (size_t i = 0; i < nn; i++) {
 		if (add_file(l, names[i]) != COORD_OK) {
-			rec_seterr(err, errlen, "out of memory opening the log in %s", dir);
+			coord_seterr(err, errlen, "out of memory opening the log in %s", dir);
 			rc = COORD_ENOMEM;
 			goto fail;
 		}
@@ -250,7 +250,7 @@ int txnlog_open(const char *dir, struct txnlog **out, uint64_t *last_zxid, char 
 		struct scan_result sr;
 		if (scan_file(path, names[i], prev, &sr) < 0) {
 			/* Unreadable is not corrupt: cutting would destroy what may be fine on a good day. */
-			rec_seterr(err, errlen, "cannot read the log file %s: %s; %s, then start coordd again", path,
+			coord_seterr(err, errlen, "cannot read the log file %s: %s; %s, then start coordd again", path,
 			       strerror(errno), rec_io_advice(errno));
 			goto fail;
 		}
@@ -271,21 +271,21 @@ int txnlog_open(const char *dir, struct txnlog **out, uint64_t *last_zxid, char 
 			 "the last good zxid is 0x%" PRIx64,
 			 path, sr.why, sr.off, sr.size - sr.off, prev);
 		if (cut_file(path, sr.off) < 0) {
-			rec_seterr(err, errlen, "cannot cut the damaged tail of the log file %s at byte %" PRIu64 ": %s; %s",
+			coord_seterr(err, errlen, "cannot cut the damaged tail of the log file %s at byte %" PRIu64 ": %s; %s",
 			       path, sr.off, strerror(errno), rec_io_advice(errno));
 			goto fail;
 		}
 		/* Records after a hole may depend on what the hole held: they go too. */
 		for (size_t j = i + 1; j < nn; j++)
 			if (add_file(l, names[j]) != COORD_OK) {
-				rec_seterr(err, errlen, "out of memory opening the log in %s", dir);
+				coord_seterr(err, errlen, "out of memory opening the log in %s", dir);
 				rc = COORD_ENOMEM;
 				goto fail;
 			}
 		if (remove_files_from(l, i + 1, COORD_LOG_WARN, "%s: removed: it comes after damaged records (last good zxid 0x%" PRIx64
 						") and records after a hole cannot be trusted",
 				      prev) != COORD_OK) {
-			rec_seterr(err, errlen, "cannot remove the log files after the damaged one in %s; see the log above", dir);
+			coord_seterr(err, errlen, "cannot remove the log files after the damaged one in %s; see the log above", dir);
 			rc = COORD_EIO;
 			goto fail;
 		}
@@ -299,7 +299,7 @@ int txnlog_open(const char *dir, struct txnlog **out, uint64_t *last_zxid, char 
 		/* Created, then a crash before its first batch was durable: nothing to keep. */
 		if (remove_files_from(l, l->nf - 1, COORD_LOG_INFO, "%s: removed: it holds no records (last zxid 0x%" PRIx64 ")", prev) !=
 		    COORD_OK) {
-			rec_seterr(err, errlen, "cannot remove the empty log file in %s; see the log above", dir);
+			coord_seterr(err, errlen, "cannot remove the empty log file in %s; see the log above", dir);
 			goto fail;
 		}
 		x = newest(l);
@@ -309,7 +309,7 @@ int txnlog_open(const char *dir, struct txnlog **out, uint64_t *last_zxid, char 
 		l->fd = open(path, O_RDWR | O_CLOEXEC);
 		struct stat st;
 		if (l->fd < 0 || fstat(l->fd, &st) < 0) {
-			rec_seterr(err, errlen, "cannot open the log file %s for writing: %s; %s", path, strerror(errno),
+			coord_seterr(err, errlen, "cannot open the log file %s for writing: %s; %s", path, strerror(errno),
 			       rec_io_advice(errno));
 			goto fail;
 		}
