@@ -189,7 +189,7 @@ int op_create(struct op_ctx *c, struct slice path, struct slice data, uint32_t f
 	if (!parent)
 		return fail(c, COORD_ENONODE, "%.*s: parent %.*s does not exist", P(path), (int)plen,
 			    (const char *)path.p);
-	if (parent->owner)
+	if (znode_owner(parent))
 		return fail(c, COORD_EEPHEMERAL, "%.*s: parent %.*s is ephemeral and cannot have children",
 			    P(path), (int)plen, (const char *)path.p);
 	if (parent->kind != COORD_KIND_DIR)
@@ -224,12 +224,13 @@ int op_create(struct op_ctx *c, struct slice path, struct slice data, uint32_t f
 		if (!se)
 			return fail(c, COORD_ESESSIONEXPIRED, "%s: the session of this ephemeral node has ended", c->path);
 	}
-	struct znode *n = tree_add(&c->s->tree, parent, c->path + boff, c->path_len - boff, data.p, data.len);
+	uint8_t kind = (flags & COORD_CREATE_DIR) ? COORD_KIND_DIR : COORD_KIND_FILE;
+	struct znode *n = tree_add(&c->s->tree, parent, c->path + boff, c->path_len - boff, data.p, data.len, kind,
+				   se ? se->id : 0);
 	if (!n)
 		ops_oom();
 	n->czxid = n->mzxid = n->pzxid = (int64_t)c->zxid;
 	n->ctime = n->mtime = c->time;
-	n->kind = (flags & COORD_CREATE_DIR) ? COORD_KIND_DIR : COORD_KIND_FILE;
 	n->policy = policy;
 	if (flags & COORD_CREATE_ACL) {
 		if (acls_intern(&c->s->acls, &acl, &n->acl))
@@ -238,11 +239,8 @@ int op_create(struct op_ctx *c, struct slice path, struct slice data, uint32_t f
 		n->acl = parent->acl;
 		acls_ref(&c->s->acls, n->acl);
 	}
-	if (se) {
-		n->owner = se->id;
-		if (session_eph_add(se, n))
-			ops_oom();
-	}
+	if (se && session_eph_add(se, n))
+		ops_oom();
 	struct undo u = {.kind = UNDO_CREATE, .node = n};
 	touch_parent(c, parent, &u);
 	undo_push(c, &u);
@@ -255,8 +253,8 @@ int op_create(struct op_ctx *c, struct slice path, struct slice data, uint32_t f
 /* Detach (multi) or free a node and everything that points at it. */
 static void drop_node(struct op_ctx *c, struct znode *n, struct undo *u)
 {
-	if (n->owner) {
-		struct session *se = sessions_find(&c->s->sessions, n->owner);
+	if (znode_owner(n)) {
+		struct session *se = sessions_find(&c->s->sessions, znode_owner(n));
 		if (se)
 			session_eph_del(se, n);
 	}
@@ -289,8 +287,8 @@ int op_delete(struct op_ctx *c, struct slice path, int32_t version)
 		return err;
 	if ((err = check_version(c, n, path, version)))
 		return err;
-	if (n->nkids)
-		return fail(c, COORD_ENOTEMPTY, "%.*s has %u children", P(path), n->nkids);
+	if (znode_nkids(n))
+		return fail(c, COORD_ENOTEMPTY, "%.*s has %u children", P(path), znode_nkids(n));
 	struct undo u = {0};
 	drop_node(c, n, &u);
 	return COORD_OK;
@@ -361,7 +359,7 @@ int op_append(struct op_ctx *c, struct slice path, struct slice data, int32_t ve
 	if (total > c->s->max_data)
 		return fail(c, COORD_ETOOLARGE, "%.*s: appending %u bytes would make it %llu bytes, over maxDataBytes (%u)",
 			    P(path), data.len, (unsigned long long)total, c->s->max_data);
-	replace_data(c, n, copy_bytes(n->data, n->data_len, data.p, data.len), (uint32_t)total);
+	replace_data(c, n, copy_bytes(znode_data(n), n->data_len, data.p, data.len), (uint32_t)total);
 	return COORD_OK;
 }
 
@@ -428,11 +426,11 @@ int op_setacl(struct op_ctx *c, struct slice path, struct slice acl_text, int32_
 
 static struct znode *rename_node(struct op_ctx *c, struct znode *n, const char *name, size_t len)
 {
-	struct znode *m = tree_rename_node(n, name, len);
+	struct znode *m = tree_rename_node(&c->s->tree, n, name, len);
 	if (!m)
 		ops_oom();
-	if (m->owner) {
-		struct session *se = sessions_find(&c->s->sessions, m->owner);
+	if (znode_owner(m)) {
+		struct session *se = sessions_find(&c->s->sessions, znode_owner(m));
 		if (se)
 			session_eph_replace(se, n, m);
 	}
@@ -463,7 +461,7 @@ int op_rename(struct op_ctx *c, struct slice from, struct slice to, int32_t vers
 		tree_stat(n, &c->stat);
 		return COORD_OK; /* rename(2): same name, nothing to do */
 	}
-	if (n->nkids)
+	if (znode_nkids(n))
 		return fail(c, COORD_ENOTEMPTY, "%.*s has children: only nodes without children can be renamed", P(from));
 	if (coord_path_under((const char *)to.p, to.len, (const char *)from.p, from.len))
 		return fail(c, COORD_EBADARG, "cannot move %.*s into itself", P(from));
@@ -471,7 +469,7 @@ int op_rename(struct op_ctx *c, struct slice from, struct slice to, int32_t vers
 	struct znode *dparent = tree_lookup(&c->s->tree, (const char *)to.p, plen);
 	if (!dparent)
 		return fail(c, COORD_ENONODE, "%.*s: parent %.*s does not exist", P(to), (int)plen, (const char *)to.p);
-	if (dparent->owner)
+	if (znode_owner(dparent))
 		return fail(c, COORD_EEPHEMERAL, "%.*s: parent is ephemeral and cannot have children", P(to));
 	if (dparent->kind != COORD_KIND_DIR)
 		return fail(c, COORD_ENOTDIR, "%.*s: parent is a file; files have no children", P(to));
@@ -495,7 +493,7 @@ int op_rename(struct op_ctx *c, struct slice from, struct slice to, int32_t vers
 	if (flags & COORD_RENAME_EXCHANGE) {
 		if (!target)
 			return fail(c, COORD_ENONODE, "%.*s does not exist to exchange with", P(to));
-		if (target->nkids)
+		if (znode_nkids(target))
 			return fail(c, COORD_ENOTEMPTY, "%.*s has children: only nodes without children can be exchanged", P(to));
 		char sname[COORD_MAX_NAME + 1];
 		size_t slen = n->name_len;
@@ -524,7 +522,7 @@ int op_rename(struct op_ctx *c, struct slice from, struct slice to, int32_t vers
 	if (target) {
 		if (flags & COORD_RENAME_NOREPLACE)
 			return fail(c, COORD_ENODEEXISTS, "%.*s already exists", P(to));
-		if (target->nkids)
+		if (znode_nkids(target))
 			return fail(c, COORD_ENOTEMPTY, "%.*s has children and cannot be replaced", P(to));
 		if (n->kind == COORD_KIND_DIR && target->kind != COORD_KIND_DIR)
 			return fail(c, COORD_ENOTDIR, "cannot replace file %.*s with directory %.*s", P(to), P(from));
@@ -534,8 +532,8 @@ int op_rename(struct op_ctx *c, struct slice from, struct slice to, int32_t vers
 		 * holding the replaced node's version could succeed against the new one. */
 		if (n->version <= target->version)
 			n->version = inc32(target->version);
-		if (target->owner) {
-			struct session *se = sessions_find(&c->s->sessions, target->owner);
+		if (znode_owner(target)) {
+			struct session *se = sessions_find(&c->s->sessions, znode_owner(target));
 			if (se)
 				session_eph_del(se, target);
 		}
@@ -581,7 +579,7 @@ void op_commit(struct op_ctx *c)
 		struct undo *u = &c->undo[i];
 		if (u->kind == UNDO_DELETE) {
 			release_acl(c, u->node);
-			tree_node_free(u->node);
+			tree_node_free(&c->s->tree, u->node);
 		}
 		else if (u->kind == UNDO_SET)
 			keep_version(c, u->node, u);
@@ -598,8 +596,8 @@ void op_rollback(struct op_ctx *c)
 		struct znode *n = u->node;
 		switch (u->kind) {
 		case UNDO_CREATE:
-			if (n->owner) {
-				struct session *se = sessions_find(&c->s->sessions, n->owner);
+			if (znode_owner(n)) {
+				struct session *se = sessions_find(&c->s->sessions, znode_owner(n));
 				if (se)
 					session_eph_del(se, n);
 			}
@@ -608,8 +606,8 @@ void op_rollback(struct op_ctx *c)
 			break;
 		case UNDO_DELETE:
 			tree_attach(&c->s->tree, u->parent, n);
-			if (n->owner) {
-				struct session *se = sessions_find(&c->s->sessions, n->owner);
+			if (znode_owner(n)) {
+				struct session *se = sessions_find(&c->s->sessions, znode_owner(n));
 				if (se && session_eph_add(se, n))
 					ops_oom();
 			}

@@ -346,11 +346,12 @@ static int read_history(const struct state *s, const struct coord_req *req, stru
 	tree_stat(n, &r.stat);
 	struct buf recs;
 	buf_init(&recs);
-	uint32_t nh = s->hist_depth && n->hist ? n->hist->n : 0;
+	const struct zhist *hist = s->hist_depth ? tree_hist(&s->tree, n) : NULL;
+	uint32_t nh = hist ? hist->n : 0;
 	struct coord_hist cur = {n->version, n->mzxid, n->mtime, n->data_len};
 	if (req->version == -1) {
 		for (uint32_t i = 0; i < nh; i++) {
-			const struct zver *v = &n->hist->v[i];
+			const struct zver *v = &hist->v[i];
 			struct coord_hist h = {v->version, v->mzxid, v->mtime, v->len};
 			coord_hist_put(&recs, &h);
 		}
@@ -358,10 +359,10 @@ static int read_history(const struct state *s, const struct coord_req *req, stru
 			coord_hist_put(&recs, &cur);
 		r.nhist = nh + (s->hist_depth > 0);
 	} else {
-		const struct zver *v = s->hist_depth ? tree_hist_find(n, req->version) : NULL;
+		const struct zver *v = s->hist_depth ? tree_hist_find(&s->tree, n, req->version) : NULL;
 		if (s->hist_depth && req->version == n->version) {
 			coord_hist_put(&recs, &cur);
-			r.data = slice_of(n->data, n->data_len);
+			r.data = slice_of(znode_data(n), n->data_len);
 		} else if (v) {
 			struct coord_hist h = {v->version, v->mzxid, v->mtime, v->len};
 			coord_hist_put(&recs, &h);
@@ -373,7 +374,7 @@ static int read_history(const struct state *s, const struct coord_req *req, stru
 					 (const char *)req->path.p);
 			else
 				snprintf(why, sizeof(why), "%.*s: version %d is not kept (kept: %d to %d)", (int)req->path.len,
-					 (const char *)req->path.p, req->version, nh ? n->hist->v[0].version : n->version,
+					 (const char *)req->path.p, req->version, nh ? hist->v[0].version : n->version,
 					 n->version);
 			state_error_frame(out, req, s->last_zxid, COORD_ENONODE, why);
 			return COORD_ENONODE;
@@ -457,7 +458,7 @@ int state_read_as(const struct state *s, const struct coord_req *req, const char
 	struct buf names;
 	buf_init(&names);
 	if (req->op == COORD_OP_GET) {
-		r.data = slice_of(n->data, n->data_len);
+		r.data = slice_of(znode_data(n), n->data_len);
 	} else if (req->op == COORD_OP_LIST) {
 		size_t max = req->max ? req->max : LIST_DEFAULT_PAGE;
 		if (max > COORD_MAX_LIST)
@@ -478,6 +479,7 @@ int state_read_as(const struct state *s, const struct coord_req *req, const char
 enum { REC_ACL = 'A', REC_NODE = 'N', REC_SESSION = 'S', REC_END = 'Z' };
 
 struct saver {
+	const struct tree *t;
 	struct buf b;
 	int (*put)(void *, const void *, size_t);
 	void *arg;
@@ -495,11 +497,12 @@ static int save_node(void *arg, const struct znode *n)
 	buf_u8(&sv->b, REC_NODE);
 	buf_bytes(&sv->b, path, len);
 	coord_stat_put(&sv->b, &st);
-	buf_bytes(&sv->b, n->data, n->data_len);
-	uint32_t nh = n->hist ? n->hist->n : 0;
+	buf_bytes(&sv->b, znode_data(n), n->data_len);
+	const struct zhist *hist = tree_hist(sv->t, n);
+	uint32_t nh = hist ? hist->n : 0;
 	buf_u32(&sv->b, nh);
 	for (uint32_t i = 0; i < nh; i++) {
-		const struct zver *v = &n->hist->v[i];
+		const struct zver *v = &hist->v[i];
 		buf_u32(&sv->b, (uint32_t)v->version);
 		buf_u64(&sv->b, (uint64_t)v->mzxid);
 		buf_u64(&sv->b, (uint64_t)v->mtime);
@@ -535,7 +538,7 @@ static void save_session(void *arg, struct session *se)
 
 int state_save(const struct state *s, int (*put)(void *arg, const void *p, size_t n), void *arg)
 {
-	struct saver sv = {.put = put, .arg = arg};
+	struct saver sv = {.t = &s->tree, .put = put, .arg = arg};
 	buf_init(&sv.b);
 	/* The interned ACLs with their ids, before the nodes that refer to them. */
 	for (uint32_t id = 1; id < s->acls.n && !sv.err; id++) {
@@ -574,9 +577,7 @@ static void node_set_stat(struct znode *n, const struct coord_stat *st)
 	n->version = st->version;
 	n->cversion = st->cversion;
 	n->aversion = st->aversion;
-	n->owner = (uint64_t)st->ephemeral_owner;
 	n->ino = st->ino;
-	n->kind = st->kind;
 	n->policy = st->policy;
 }
 
@@ -618,6 +619,12 @@ static int load_node(struct state *s, struct rd *r)
 	struct slice data = rd_bytes(r, COORD_MAX_DATA);
 	if (r->bad || !path.len || path.p[0] != '/')
 		return COORD_EPROTO;
+	/* Kind and owner are fixed when a node is made (tree_add); the policy is two bits. */
+	if (st.kind > COORD_KIND_DIR || (st.policy & ~(COORD_POLICY_EPHEMERAL | COORD_POLICY_SEQUENTIAL)) ||
+	    (path.len == 1 && (st.kind != COORD_KIND_DIR || st.ephemeral_owner))) {
+		LOG_ERROR("snapshot: node %.*s has an unknown kind or policy", (int)path.len, (const char *)path.p);
+		return COORD_EPROTO;
+	}
 	struct znode *n;
 	if (path.len == 1) {
 		/* The root can hold data too (set "/"): keep it. */
@@ -637,7 +644,13 @@ static int load_node(struct state *s, struct rd *r)
 			LOG_ERROR("snapshot: node %.*s comes before its parent or twice", (int)path.len, (const char *)path.p);
 			return COORD_EPROTO;
 		}
-		n = tree_add(&s->tree, parent, (const char *)path.p + boff, path.len - boff, data.p, data.len);
+		if (parent->kind != COORD_KIND_DIR || znode_owner(parent)) {
+			LOG_ERROR("snapshot: node %.*s is under a file or an ephemeral node",
+				  (int)path.len, (const char *)path.p);
+			return COORD_EPROTO;
+		}
+		n = tree_add(&s->tree, parent, (const char *)path.p + boff, path.len - boff, data.p, data.len, st.kind,
+			     (uint64_t)st.ephemeral_owner);
 		if (!n)
 			return COORD_ENOMEM;
 	}
@@ -714,7 +727,7 @@ struct eph_nodes {
 static int collect_ephemeral(void *arg, const struct znode *cn)
 {
 	struct eph_nodes *e = arg;
-	if (!cn->owner)
+	if (!znode_owner(cn))
 		return 0;
 	if (e->n == e->cap) {
 		size_t c = e->cap ? e->cap * 2 : 64;
@@ -749,12 +762,12 @@ int state_load_done(struct state *s)
 		qsort(e.v, e.n, sizeof(*e.v), by_ino);
 	for (size_t i = 0; !rc && i < e.n; i++) {
 		struct znode *n = e.v[i];
-		struct session *se = sessions_find(&s->sessions, n->owner);
+		struct session *se = sessions_find(&s->sessions, znode_owner(n));
 		if (!se) {
 			char path[COORD_MAX_PATH + 16];
 			tree_path(n, path, sizeof(path));
 			LOG_ERROR("snapshot: ephemeral node %s belongs to session 0x%016" PRIx64 ", which is not in the snapshot",
-				  path, n->owner);
+				  path, znode_owner(n));
 			rc = COORD_EPROTO;
 		} else {
 			rc = session_eph_add(se, n);

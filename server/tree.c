@@ -194,8 +194,15 @@ int tree_hist_push(struct tree *t, struct znode *n, const struct zver *v, uint32
 	return COORD_OK;
 }
 
-const struct zver *tree_hist_find(const struct znode *n, int32_t version)
+const struct zhist *tree_hist(const struct tree *t, const struct znode *n)
 {
+	(void)t;
+	return n->hist;
+}
+
+const struct zver *tree_hist_find(const struct tree *t, const struct znode *n, int32_t version)
+{
+	(void)t;
 	const struct zhist *h = n->hist;
 	for (uint32_t i = 0; h && i < h->n; i++)
 		if (h->v[i].version == version)
@@ -261,11 +268,14 @@ struct znode *tree_lookup(const struct tree *t, const char *path, size_t len)
 }
 
 struct znode *tree_add(struct tree *t, struct znode *parent, const char *name, size_t len,
-		       const void *data, size_t data_len)
+		       const void *data, size_t data_len, uint8_t kind, uint64_t owner)
 {
 	struct znode *n = node_new(t, name, len, data, data_len);
-	if (n)
+	if (n) {
+		n->kind = kind;
+		n->owner = owner;
 		tree_attach(t, parent, n);
+	}
 	return n;
 }
 
@@ -292,7 +302,11 @@ void tree_attach(struct tree *t, struct znode *parent, struct znode *n)
 	t->hist_bytes += n->hist ? n->hist->bytes : 0;
 }
 
-void tree_node_free(struct znode *n) { node_free(n); }
+void tree_node_free(struct tree *t, struct znode *n)
+{
+	(void)t;
+	node_free(n);
+}
 
 void tree_remove(struct tree *t, struct znode *n)
 {
@@ -300,8 +314,9 @@ void tree_remove(struct tree *t, struct znode *n)
 	node_free(n);
 }
 
-struct znode *tree_rename_node(struct znode *n, const char *name, size_t len)
+struct znode *tree_rename_node(struct tree *t, struct znode *n, const char *name, size_t len)
 {
+	(void)t;
 	int in = data_inline(n);
 	struct znode *m = malloc(sizeof(*m) + len + (in ? n->data_len : 0));
 	if (!m)

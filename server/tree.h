@@ -70,7 +70,7 @@ struct znode *tree_child(const struct znode *dir, const char *name, size_t len);
  * does not exist. Stat fields are zero except ino; the caller fills them. NULL on ENOMEM.
  */
 struct znode *tree_add(struct tree *t, struct znode *parent, const char *name, size_t len,
-		       const void *data, size_t data_len);
+		       const void *data, size_t data_len, uint8_t kind, uint64_t owner);
 /* Unlink a node without children from its parent and free it. */
 void tree_remove(struct tree *t, struct znode *n);
 /* Unlink a node without children but keep it (a multi may put it back with tree_attach). */
@@ -78,12 +78,12 @@ void tree_detach(struct tree *t, struct znode *n);
 /* Link a detached node under parent (whose child of that name must not exist). */
 void tree_attach(struct tree *t, struct znode *parent, struct znode *n);
 /* Free a detached node. */
-void tree_node_free(struct znode *n);
+void tree_node_free(struct tree *t, struct znode *n);
 /*
  * Give a detached node a new name (its memory moves: the old pointer is freed and the new one
  * returned; ino, Stat and data stay). NULL on ENOMEM, then n is unchanged.
  */
-struct znode *tree_rename_node(struct znode *n, const char *name, size_t len);
+struct znode *tree_rename_node(struct tree *t, struct znode *n, const char *name, size_t len);
 /* Give a node new data (taking ownership of the malloc'd `data`); returns the old data for the
  * caller to free (or to put back, when a multi rolls back). */
 uint8_t *tree_swap_data(struct tree *t, struct znode *n, uint8_t *data, uint32_t len, uint32_t *old_len);
@@ -94,7 +94,9 @@ uint8_t *tree_swap_data(struct tree *t, struct znode *n, uint8_t *data, uint32_t
  */
 int tree_hist_push(struct tree *t, struct znode *n, const struct zver *v, uint32_t keep, uint64_t max_bytes);
 /* The kept version `version` of n, or NULL. */
-const struct zver *tree_hist_find(const struct znode *n, int32_t version);
+const struct zver *tree_hist_find(const struct tree *t, const struct znode *n, int32_t version);
+/* n's kept earlier versions, or NULL when it has none. */
+const struct zhist *tree_hist(const struct tree *t, const struct znode *n);
 /* Append to a node's data. COORD_OK or COORD_ENOMEM (then unchanged). */
 int tree_append_data(struct tree *t, struct znode *n, const void *data, size_t len);
 
@@ -113,6 +115,14 @@ size_t tree_path(const struct znode *n, char *buf, size_t len);
 void tree_stat(const struct znode *n, struct coord_stat *st);
 /* xxh64 digest of the whole tree (names, data, Stat): equal on members that applied the same log */
 uint64_t tree_digest(const struct tree *t);
+
+/* A node's data (data_len bytes; owned by the tree, valid until the node's data changes). */
+static inline const uint8_t *znode_data(const struct znode *n) { return n->data; }
+/* The ephemeral owner session, 0 for a persistent node (fixed at tree_add). */
+static inline uint64_t znode_owner(const struct znode *n) { return n->owner; }
+/* The number of children, and the root of the child treap (NULL for a file). */
+static inline uint32_t znode_nkids(const struct znode *n) { return n->nkids; }
+static inline struct znode *znode_kids(const struct znode *n) { return n->kids; }
 
 /* A node's treap priority (a hash of its name: computed, not stored). */
 uint32_t tree_node_prio(const struct znode *n);

@@ -226,7 +226,7 @@ static void check_data(struct env *e, const char *path, const char *data)
 	CHECK(n);
 	size_t len = strlen(data);
 	CHECK_EQ(n->data_len, len);
-	CHECK(len == 0 || !memcmp(n->data, data, len));
+	CHECK(len == 0 || !memcmp(znode_data(n), data, len));
 }
 
 /* The events of the last txn as "C /a|H /" (Created, Deleted, Modified, cHildren). */
@@ -272,7 +272,7 @@ static void eph_paths(struct buf *b, const struct session *se)
 	for (uint32_t i = 0; i < se->neph; i++) {
 		size_t len = tree_path(se->eph[i], path, sizeof(path));
 		buf_bytes(b, path, len);
-		CHECK_EQ(se->eph[i]->owner, se->id);
+		CHECK_EQ(znode_owner(se->eph[i]), se->id);
 	}
 }
 
@@ -333,8 +333,8 @@ static int same_fp(const struct buf *a, const struct buf *b)
 /* Every node with an owner is in exactly its session's list, and the lists hold only live nodes. */
 static int count_owned(void *arg, const struct znode *n)
 {
-	if (n->owner) {
-		CHECK_EQ(n->nkids, 0);
+	if (znode_owner(n)) {
+		CHECK_EQ(znode_nkids(n), 0);
 		(*(size_t *)arg)++;
 	}
 	return 0;
@@ -344,7 +344,7 @@ static void sum_eph(void *arg, struct session *se)
 {
 	*(size_t *)arg += se->neph;
 	for (uint32_t i = 0; i < se->neph; i++) {
-		CHECK_EQ(se->eph[i]->owner, se->id);
+		CHECK_EQ(znode_owner(se->eph[i]), se->id);
 		CHECK(se->eph[i]->parent != NULL);
 		/* creation order: inode numbers increase */
 		if (i)
@@ -389,11 +389,11 @@ static int inv_node(void *arg, const struct znode *n)
 	v->bytes += n->data_len;
 	if (n->ino > v->max_ino)
 		v->max_ino = n->ino;
-	CHECK_EQ(treap_size(n->kids, n, NULL, NULL), n->nkids);
-	if (n->kind != COORD_KIND_DIR || n->owner)
-		CHECK_EQ(n->nkids, 0);
-	if (n->owner)
-		CHECK(sessions_find(&v->s->sessions, n->owner) != NULL);
+	CHECK_EQ(treap_size(znode_kids(n), n, NULL, NULL), znode_nkids(n));
+	if (n->kind != COORD_KIND_DIR || znode_owner(n))
+		CHECK_EQ(znode_nkids(n), 0);
+	if (znode_owner(n))
+		CHECK(sessions_find(&v->s->sessions, znode_owner(n)) != NULL);
 	CHECK(n->mzxid >= n->czxid);
 	CHECK(n->pzxid >= n->czxid);
 	CHECK(n->version >= 0 && n->cversion >= 0);
@@ -482,7 +482,7 @@ static void test_create(void)
 	CHECK(st->ino > 1);
 	CHECK_EQ(root->cversion, 1);
 	CHECK_EQ(root->pzxid, (int64_t)z1);
-	CHECK_EQ(root->nkids, 1);
+	CHECK_EQ(znode_nkids(root), 1);
 	CHECK_EQ(root->version, 0);
 
 	e.now = T0 + 2000;
@@ -499,7 +499,7 @@ static void test_create(void)
 	 * mzxid or mtime */
 	CHECK_EQ(app->cversion, 1);
 	CHECK_EQ(app->pzxid, (int64_t)z2);
-	CHECK_EQ(app->nkids, 1);
+	CHECK_EQ(znode_nkids(app), 1);
 	CHECK_EQ(app->version, 0);
 	CHECK_EQ(app->mzxid, (int64_t)z1);
 	CHECK_EQ(app->mtime, T0 + 1000);
@@ -521,7 +521,7 @@ static void test_create(void)
 	struct coord_req q = {.op = COORD_OP_CREATE, .path = slice_str("/bin"), .data = slice_of("a\0b\0", 4)};
 	CHECK_EQ(send_req(&e, S2, &q), COORD_OK);
 	CHECK_EQ(N(&e, "/bin")->data_len, 4);
-	CHECK(!memcmp(N(&e, "/bin")->data, "a\0b\0", 4));
+	CHECK(!memcmp(znode_data(N(&e, "/bin")), "a\0b\0", 4));
 	/* unicode names */
 	CHECK_EQ(mkfile(&e, "/app/caf\xc3\xa9", "x"), COORD_OK);
 	check_events(&e, "C /app/caf\xc3\xa9|H /app");
@@ -705,7 +705,7 @@ static void test_ephemeral_and_policy(void)
 	CHECK_EQ(mkdir_(&e, "/locks"), COORD_OK);
 	CHECK_EQ(create(&e, S2, "/locks/a", "me", COORD_CREATE_EPHEMERAL, 0), COORD_OK);
 	CHECK_EQ(e.rep.stat.ephemeral_owner, (int64_t)S2);
-	CHECK_EQ(N(&e, "/locks/a")->owner, S2);
+	CHECK_EQ(znode_owner(N(&e, "/locks/a")), S2);
 	struct session *se2 = sessions_find(&e.s.sessions, S2);
 	CHECK_EQ(se2->neph, 1);
 	CHECK(se2->eph[0] == N(&e, "/locks/a"));
@@ -800,7 +800,7 @@ static void test_delete(void)
 	CHECK(!exists(&e, "/a/b"));
 	CHECK_EQ(N(&e, "/a")->cversion, cv + 1);
 	CHECK_EQ(N(&e, "/a")->pzxid, (int64_t)e.zxid);
-	CHECK_EQ(N(&e, "/a")->nkids, 1);
+	CHECK_EQ(znode_nkids(N(&e, "/a")), 1);
 	CHECK_EQ(e.rep.stat.czxid, 0);
 	CHECK_EQ(del(&e, S1, "/a/c", -1), COORD_OK);
 	CHECK_EQ(del(&e, S1, "/a", 0), COORD_OK);
@@ -938,7 +938,7 @@ static void test_rename_plain(void)
 	CHECK_EQ(e.rep.stat.mzxid, (int64_t)e.zxid);
 	CHECK_EQ(N(&e, "/d")->cversion, dcv + 1);
 	CHECK_EQ(N(&e, "/d")->pzxid, (int64_t)e.zxid);
-	CHECK_EQ(N(&e, "/d")->nkids, 1);
+	CHECK_EQ(znode_nkids(N(&e, "/d")), 1);
 	/* across directories */
 	CHECK_EQ(ren(&e, S1, "/d/b", "/o/c", -1, 0), COORD_OK);
 	check_events(&e, "D /d/b|C /o/c|H /d|H /o");
@@ -946,8 +946,8 @@ static void test_rename_plain(void)
 	CHECK_EQ(N(&e, "/d")->cversion, dcv + 2);
 	CHECK_EQ(N(&e, "/o")->cversion, ocv + 1);
 	CHECK_EQ(N(&e, "/o")->pzxid, (int64_t)e.zxid);
-	CHECK_EQ(N(&e, "/d")->nkids, 0);
-	CHECK_EQ(N(&e, "/o")->nkids, 1);
+	CHECK_EQ(znode_nkids(N(&e, "/d")), 0);
+	CHECK_EQ(znode_nkids(N(&e, "/o")), 1);
 	/* a directory without children moves too; to the root */
 	CHECK_EQ(ren(&e, S1, "/d", "/dd", -1, 0), COORD_OK);
 	check_events(&e, "D /d|C /dd|H /");
@@ -962,7 +962,7 @@ static void test_rename_plain(void)
 	CHECK_EQ(create(&e, S2, "/o/eph", "e", COORD_CREATE_EPHEMERAL, 0), COORD_OK);
 	CHECK_EQ(create(&e, S2, "/o/eph2", "e", COORD_CREATE_EPHEMERAL, 0), COORD_OK);
 	CHECK_EQ(ren(&e, S1, "/o/eph", "/dd/moved", -1, 0), COORD_OK);
-	CHECK_EQ(N(&e, "/dd/moved")->owner, S2);
+	CHECK_EQ(znode_owner(N(&e, "/dd/moved")), S2);
 	check_eph_consistent(&e.s);
 	/* an ephemeral parent cannot receive it */
 	CHECK_EQ(ren(&e, S1, "/o/c", "/o/eph2/x", -1, 0), COORD_EEPHEMERAL);
@@ -993,7 +993,7 @@ static void test_rename_replace_exchange(void)
 	CHECK_EQ(N(&e, "/d/cur")->ino, new_ino);
 	CHECK_EQ(N(&e, "/d/cur")->version, 4);
 	CHECK_EQ(e.rep.stat.version, 4);
-	CHECK_EQ(N(&e, "/d")->nkids, 1);
+	CHECK_EQ(znode_nkids(N(&e, "/d")), 1);
 	CHECK_EQ(set(&e, S1, "/d/cur", "stale", 3), COORD_EBADVERSION);
 	/* a newer source keeps its own version */
 	CHECK_EQ(mkfile(&e, "/d/n2", ""), COORD_OK);
@@ -1005,7 +1005,7 @@ static void test_rename_replace_exchange(void)
 	CHECK_EQ(create(&e, S2, "/d/lock", "", COORD_CREATE_EPHEMERAL, 0), COORD_OK);
 	CHECK_EQ(mkfile(&e, "/d/n3", "n3"), COORD_OK);
 	CHECK_EQ(ren(&e, S1, "/d/n3", "/d/lock", -1, 0), COORD_OK);
-	CHECK_EQ(N(&e, "/d/lock")->owner, 0);
+	CHECK_EQ(znode_owner(N(&e, "/d/lock")), 0);
 	CHECK_EQ(sessions_find(&e.s.sessions, S2)->neph, 0);
 	check_eph_consistent(&e.s);
 
@@ -1039,8 +1039,8 @@ static void test_rename_replace_exchange(void)
 	check_data(&e, "/d/y", "subdata");
 	check_data(&e, "/o/sub", "X");
 	CHECK_EQ(e.rep.stat.ino, y_ino); /* the Stat of the node that was at `from` */
-	CHECK_EQ(N(&e, "/d")->nkids, 3);
-	CHECK_EQ(N(&e, "/o")->nkids, 1);
+	CHECK_EQ(znode_nkids(N(&e, "/d")), 3);
+	CHECK_EQ(znode_nkids(N(&e, "/o")), 1);
 	CHECK_EQ(N(&e, "/d")->cversion, dcv + 1);
 	CHECK_EQ(N(&e, "/o")->cversion, ocv + 1);
 	/* the data at both names changed: a CAS holding either old version must fail */
@@ -1344,7 +1344,7 @@ static void test_multi_rollback(void)
 			sub_del("/m/g", 0),
 		};
 		CHECK_EQ(multi(&e, S2, ops, 5), COORD_OK);
-		CHECK_EQ(N(&e, "/m/new/kid")->owner, S2);
+		CHECK_EQ(znode_owner(N(&e, "/m/new/kid")), S2);
 		check_eph_consistent(&e.s);
 	}
 	expire_session(&e, S2);

@@ -15,11 +15,36 @@
 #include "err.h"
 #include "tree.h"
 
+static struct znode *add_kind(struct tree *t, struct znode *parent, const char *name, const char *data, uint8_t kind,
+			      uint64_t owner)
+{
+	struct znode *n = tree_add(t, parent, name, strlen(name), data, data ? strlen(data) : 0, kind, owner);
+	CHECK(n);
+	CHECK_EQ(n->kind, kind);
+	CHECK_EQ(znode_owner(n), owner);
+	return n;
+}
+
+/* A persistent directory (only a directory can have children). */
 static struct znode *add(struct tree *t, struct znode *parent, const char *name, const char *data)
 {
-	struct znode *n = tree_add(t, parent, name, strlen(name), data, data ? strlen(data) : 0);
-	CHECK(n);
-	return n;
+	return add_kind(t, parent, name, data, COORD_KIND_DIR, 0);
+}
+
+/* n (without children) made again with another kind and owner, which are fixed when a node is
+ * made: same name, data, Stat and ino. */
+static struct znode *remake(struct tree *t, struct znode *n, uint8_t kind, uint64_t owner)
+{
+	struct znode *p = n->parent;
+	tree_detach(t, n);
+	struct znode *m = tree_add(t, p, n->name, n->name_len, znode_data(n), n->data_len, kind, owner);
+	CHECK(m);
+	t->next_ino--;
+	m->czxid = n->czxid, m->mzxid = n->mzxid, m->pzxid = n->pzxid, m->ctime = n->ctime, m->mtime = n->mtime;
+	m->version = n->version, m->cversion = n->cversion, m->aversion = n->aversion;
+	m->acl = n->acl, m->policy = n->policy, m->ino = n->ino;
+	tree_node_free(t, n);
+	return m;
 }
 
 static struct znode *look(struct tree *t, const char *path)
@@ -52,7 +77,7 @@ static size_t treap_check(const struct znode *c, const struct znode *dir, const 
 static void check_dir(const struct znode *dir)
 {
 	size_t maxdepth = 0;
-	CHECK_EQ(treap_check(dir->kids, dir, NULL, NULL, 1, &maxdepth), dir->nkids);
+	CHECK_EQ(treap_check(znode_kids(dir), dir, NULL, NULL, 1, &maxdepth), znode_nkids(dir));
 }
 
 static void test_name_cmp(void)
@@ -78,7 +103,6 @@ static void test_basic(void)
 	CHECK(look(&t, "/a") == NULL);
 
 	struct znode *a = add(&t, t.root, "a", "hello");
-	a->kind = COORD_KIND_DIR;
 	struct znode *b = add(&t, a, "b", NULL);
 	struct znode *c = add(&t, a, "c", "xyz");
 	CHECK_EQ(t.count, 4);
@@ -92,11 +116,11 @@ static void test_basic(void)
 	CHECK(tree_child(a, "b", 1) == b);
 	CHECK(tree_child(a, "bb", 2) == NULL);
 	CHECK(tree_child(t.root, "a", 1) == a);
-	CHECK_EQ(a->nkids, 2);
-	CHECK_EQ(t.root->nkids, 1);
+	CHECK_EQ(znode_nkids(a), 2);
+	CHECK_EQ(znode_nkids(t.root), 1);
 	CHECK_EQ(a->data_len, 5);
-	CHECK(!memcmp(a->data, "hello", 5));
-	CHECK(b->data == NULL && b->data_len == 0);
+	CHECK(!memcmp(znode_data(a), "hello", 5));
+	CHECK_EQ(b->data_len, 0);
 	/* inode numbers: root 1, then in creation order, never reused */
 	CHECK_EQ(t.root->ino, 1);
 	CHECK_EQ(a->ino, 2);
@@ -106,7 +130,7 @@ static void test_basic(void)
 	struct coord_stat st;
 	memset(&st, 0xff, sizeof(st));
 	a->czxid = 5, a->mzxid = 6, a->pzxid = 7, a->ctime = 8, a->mtime = 9;
-	a->version = 10, a->cversion = 11, a->aversion = 12, a->owner = 13;
+	a->version = 10, a->cversion = 11, a->aversion = 12;
 	a->policy = COORD_POLICY_SEQUENTIAL;
 	tree_stat(a, &st);
 	CHECK_EQ(st.czxid, 5);
@@ -117,27 +141,35 @@ static void test_basic(void)
 	CHECK_EQ(st.version, 10);
 	CHECK_EQ(st.cversion, 11);
 	CHECK_EQ(st.aversion, 12);
-	CHECK_EQ(st.ephemeral_owner, 13);
+	CHECK_EQ(st.ephemeral_owner, 0);
 	CHECK_EQ(st.data_length, 5);
 	CHECK_EQ(st.num_children, 2);
 	CHECK_EQ(st.ino, 2);
 	CHECK_EQ(st.kind, COORD_KIND_DIR);
 	CHECK_EQ(st.policy, COORD_POLICY_SEQUENTIAL);
+	struct znode *eph = add_kind(&t, a, "eph", "e", COORD_KIND_FILE, 13);
+	tree_stat(eph, &st);
+	CHECK_EQ(st.ephemeral_owner, 13);
+	CHECK_EQ(st.kind, COORD_KIND_FILE);
+	CHECK_EQ(st.num_children, 0);
+	CHECK(znode_kids(eph) == NULL);
+	tree_remove(&t, eph);
+	CHECK_EQ(t.data_bytes, 8);
 
 	tree_remove(&t, c);
 	CHECK(look(&t, "/a/c") == NULL);
-	CHECK_EQ(a->nkids, 1);
+	CHECK_EQ(znode_nkids(a), 1);
 	CHECK_EQ(t.count, 3);
 	CHECK_EQ(t.data_bytes, 5);
 	struct znode *c2 = add(&t, a, "c", NULL);
-	CHECK_EQ(c2->ino, 5); /* not 4 again */
+	CHECK_EQ(c2->ino, 6); /* not 4 again (5 was eph) */
 	tree_remove(&t, b);
 	tree_remove(&t, c2);
 	tree_remove(&t, a);
 	CHECK_EQ(t.count, 1);
 	CHECK_EQ(t.data_bytes, 0);
-	CHECK_EQ(t.root->nkids, 0);
-	CHECK(t.root->kids == NULL);
+	CHECK_EQ(znode_nkids(t.root), 0);
+	CHECK(znode_kids(t.root) == NULL);
 	tree_free(&t);
 }
 
@@ -156,7 +188,7 @@ static void test_data(void)
 	CHECK_EQ(t.data_bytes, 4);
 	CHECK_EQ(tree_append_data(&t, a, "12", 2), COORD_OK);
 	CHECK_EQ(a->data_len, 6);
-	CHECK(!memcmp(a->data, "wxyz12", 6));
+	CHECK(!memcmp(znode_data(a), "wxyz12", 6));
 	CHECK_EQ(t.data_bytes, 6);
 	CHECK_EQ(tree_append_data(&t, a, NULL, 0), COORD_OK);
 	CHECK_EQ(a->data_len, 6);
@@ -219,7 +251,6 @@ static void test_paging(void)
 	struct tree t;
 	CHECK_EQ(tree_init(&t), COORD_OK);
 	struct znode *d = add(&t, t.root, "d", NULL);
-	d->kind = COORD_KIND_DIR;
 	/* names of varied lengths and shapes, inserted in a shuffled order */
 	char **names = malloc(N * sizeof(*names));
 	CHECK(names);
@@ -242,10 +273,10 @@ static void test_paging(void)
 	}
 	for (size_t i = 0; i < N; i++)
 		add(&t, d, names[i], NULL);
-	CHECK_EQ(d->nkids, N);
+	CHECK_EQ(znode_nkids(d), N);
 	check_dir(d);
 	size_t maxdepth = 0;
-	treap_check(d->kids, d, NULL, NULL, 1, &maxdepth);
+	treap_check(znode_kids(d), d, NULL, NULL, 1, &maxdepth);
 	CHECK(maxdepth < 100); /* expected ~2.5 log2(N) ~ 42 */
 	for (size_t i = 0; i < N; i += 997)
 		CHECK(tree_child(d, names[i], strlen(names[i])) != NULL);
@@ -338,7 +369,7 @@ static void test_paging(void)
 		tree_remove(&t, n);
 	}
 	free(order);
-	CHECK_EQ(d->nkids, N / 2);
+	CHECK_EQ(znode_nkids(d), N / 2);
 	check_dir(d);
 	after = "";
 	for (;;) {
@@ -419,7 +450,7 @@ static void test_detach_attach_rename(void)
 	tree_detach(&t, k7);
 	CHECK(k7->parent == NULL && k7->left == NULL && k7->right == NULL);
 	CHECK(look(&t, "/a/k07") == NULL);
-	CHECK_EQ(a->nkids, 49);
+	CHECK_EQ(znode_nkids(a), 49);
 	CHECK_EQ(t.count, 52);
 	CHECK_EQ(t.data_bytes, 72);
 	check_dir(a);
@@ -431,19 +462,19 @@ static void test_detach_attach_rename(void)
 	check_dir(a);
 	/* move under b with a new name */
 	tree_detach(&t, k7);
-	struct znode *m = tree_rename_node(k7, "moved-with-a-longer-name", 24);
+	struct znode *m = tree_rename_node(&t, k7, "moved-with-a-longer-name", 24);
 	CHECK(m);
 	CHECK_EQ(m->ino, ino);
 	CHECK_EQ(m->version, 4);
 	CHECK_EQ(m->mzxid, 99);
 	CHECK_EQ(m->data_len, 3);
-	CHECK(!memcmp(m->data, "odd", 3));
+	CHECK(!memcmp(znode_data(m), "odd", 3));
 	CHECK_EQ(m->name_len, 24);
 	tree_attach(&t, b, m);
 	CHECK(look(&t, "/b/moved-with-a-longer-name") == m);
 	CHECK(look(&t, "/a/k07") == NULL);
-	CHECK_EQ(a->nkids, 49);
-	CHECK_EQ(b->nkids, 1);
+	CHECK_EQ(znode_nkids(a), 49);
+	CHECK_EQ(znode_nkids(b), 1);
 	check_dir(a);
 	check_dir(b);
 	char buf[64];
@@ -451,13 +482,13 @@ static void test_detach_attach_rename(void)
 	CHECK_STR(buf, "/b/moved-with-a-longer-name");
 	/* shorter name */
 	tree_detach(&t, m);
-	m = tree_rename_node(m, "s", 1);
+	m = tree_rename_node(&t, m, "s", 1);
 	tree_attach(&t, a, m);
 	CHECK(look(&t, "/a/s") == m);
 	check_dir(a);
 	/* detach + free */
 	tree_detach(&t, m);
-	tree_node_free(m);
+	tree_node_free(&t, m);
 	CHECK_EQ(t.count, 52);
 	CHECK_EQ(t.data_bytes, 72);
 	/* rename every child in place (detach, rename, attach) keeps the treap valid */
@@ -469,12 +500,12 @@ static void test_detach_attach_rename(void)
 		tree_detach(&t, x);
 		char nm[32];
 		snprintf(nm, sizeof(nm), "r%zu", 1000 - i);
-		x = tree_rename_node(x, nm, strlen(nm));
+		x = tree_rename_node(&t, x, nm, strlen(nm));
 		tree_attach(&t, a, x);
 		check_dir(a);
 	}
 	collect_free(&c);
-	CHECK_EQ(a->nkids, 49);
+	CHECK_EQ(znode_nkids(a), 49);
 	CHECK(look(&t, "/a/r1000") != NULL);
 	CHECK(look(&t, "/a/k00") == NULL);
 	tree_free(&t);
@@ -568,8 +599,8 @@ static void build(struct tree *t, const size_t *order)
 			struct znode *parent = tree_lookup(t, p, (size_t)(slash - p) ? (size_t)(slash - p) : 1);
 			if (!parent)
 				continue;
-			struct znode *n = add(t, parent, slash + 1, specs[i].data);
-			n->kind = specs[i].dir ? COORD_KIND_DIR : COORD_KIND_FILE;
+			struct znode *n = add_kind(t, parent, slash + 1, specs[i].data,
+						   specs[i].dir ? COORD_KIND_DIR : COORD_KIND_FILE, 0);
 			stamp(n, p);
 			placed[i] = 1;
 			done++;
@@ -604,23 +635,33 @@ static void test_digest(void)
 	n->mzxid++;
 	CHECK(tree_digest(&t2) != d1);
 	n->mzxid--;
-	n->owner = 5;
+	n = remake(&t2, n, COORD_KIND_FILE, 5);
 	CHECK(tree_digest(&t2) != d1);
-	n->owner = 0;
+	n = remake(&t2, n, COORD_KIND_FILE, 0);
+	CHECK_EQ(tree_digest(&t2), d1);
 	n->ino++;
 	CHECK(tree_digest(&t2) != d1);
 	n->ino--;
-	n->kind = COORD_KIND_DIR;
+	n = remake(&t2, n, COORD_KIND_DIR, 0);
 	CHECK(tree_digest(&t2) != d1);
-	n->kind = COORD_KIND_FILE;
+	n = remake(&t2, n, COORD_KIND_FILE, 0);
+	CHECK_EQ(tree_digest(&t2), d1);
 	look(&t2, "/f")->policy = COORD_POLICY_EPHEMERAL;
 	CHECK(tree_digest(&t2) != d1);
 	look(&t2, "/f")->policy = 0;
 	CHECK_EQ(tree_digest(&t2), d1);
 	/* data: same length, one byte different */
-	n->data[0] = 'D';
+	CHECK_EQ(n->data_len, 1);
+	uint32_t olen;
+	uint8_t *nd = malloc(1);
+	CHECK(nd);
+	nd[0] = 'D';
+	free(tree_swap_data(&t2, n, nd, 1, &olen));
 	CHECK(tree_digest(&t2) != d1);
-	n->data[0] = 'd';
+	nd = malloc(1);
+	CHECK(nd);
+	nd[0] = 'd';
+	free(tree_swap_data(&t2, n, nd, 1, &olen));
 	CHECK_EQ(tree_digest(&t2), d1);
 	/* an extra node */
 	struct znode *extra = add(&t2, look(&t2, "/f"), "g", NULL);
@@ -638,7 +679,7 @@ static void test_digest(void)
 	/* a rename */
 	struct znode *y = look(&t3, "/a/y");
 	tree_detach(&t3, y);
-	y = tree_rename_node(y, "w", 1);
+	y = tree_rename_node(&t3, y, "w", 1);
 	tree_attach(&t3, look(&t3, "/a"), y);
 	CHECK(tree_digest(&t3) != d1);
 
@@ -671,7 +712,7 @@ static void test_treap_random(void)
 			present[k] = 1;
 			count++;
 		}
-		CHECK_EQ(d->nkids, count);
+		CHECK_EQ(znode_nkids(d), count);
 		if (s % 5000 == 0)
 			check_dir(d);
 	}
