@@ -5,8 +5,8 @@
  * (state.c) drives it, so every member that applies the same transactions holds the same tree.
  * Children live in a treap keyed by name whose priorities are a hash of the name (deterministic),
  * so lookup, insert, delete and "the next page after NAME" are O(log n) in a directory of any
- * size. The tree owns every node and its data; data up to 256 bytes lives in the node's own
- * allocation (tree.c), so a caller never frees n->data itself: tree_swap_data hands it a copy.
+ * size. The tree owns every node and its data (znode_data: a caller never frees it; tree_swap_data
+ * hands it a copy of what it replaced) and every kept earlier version (tree_hist).
  */
 #ifndef COORD_TREE_H
 #define COORD_TREE_H
@@ -14,6 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <string.h>
+
+#include "nodealloc.h"
 #include "wire.h"
 
 /* An earlier version of a node's data (versioned reads: historyDepth/historyBytes). */
@@ -31,22 +34,45 @@ struct zhist {
 	struct zver v[];
 };
 
+/*
+ * A znode is one nodealloc chunk (no malloc header): for a directory a struct zdir (its children)
+ * comes first, then the struct below, then the name, then the owner (8 bytes, only for an
+ * ephemeral node), then the data area: the data itself when it fits (up to 256 bytes when made,
+ * or whatever the chunk holds later), else the address of a malloc'd block with it. Earlier
+ * versions live in the tree's table keyed by ino, so a node never overwritten pays nothing.
+ * Use the accessors below for the data, owner and children; kind and owner never change after
+ * tree_add. A 100-byte file named n123 takes 200 bytes.
+ */
 struct znode {
 	struct znode *parent;
 	struct znode *left, *right; /* links in the parent's child treap */
-	struct znode *kids;         /* root of this node's child treap */
-	uint8_t *data;
-	struct zhist *hist;         /* NULL for a node never overwritten (or history off) */
-	uint32_t data_len;
-	uint32_t nkids;
 	int64_t czxid, mzxid, pzxid, ctime, mtime;
-	int32_t version, cversion, aversion;
-	uint8_t kind, policy;
-	uint16_t name_len;
-	uint32_t acl;               /* id in the state's interned ACL table (acls.h), 0 = world:anyone:rwcda */
-	uint64_t owner;             /* ephemeral owner session, 0 for persistent */
 	uint64_t ino;
-	char name[];                /* not NUL-terminated; then the data when inline (tree.c) */
+	uint32_t data_len;
+	int32_t version, cversion, aversion;
+	uint32_t acl;               /* id in the state's interned ACL table (acls.h), 0 = world:anyone:rwcda */
+	uint16_t name_len;
+	uint8_t kind : 1;           /* enum coord_kind, fixed at tree_add (a directory has a struct zdir) */
+	uint8_t policy : 2;         /* COORD_POLICY_* bits */
+	uint8_t flags : 5;          /* ZNODE_* */
+	uint8_t units;              /* size of the node's chunk in 8-byte units (tree.c) */
+	char name[];                /* not NUL-terminated; then owner and data as above */
+};
+
+#define ZNODE_OWNER 0x1   /* an ephemeral node: the owner session follows the name */
+#define ZNODE_OUTLINE 0x2 /* the data area holds the address of the data, not the data */
+#define ZNODE_HIST 0x4    /* the tree's history table has earlier versions of this node */
+
+/* What precedes a directory's struct znode: its children. */
+struct zdir {
+	struct znode *kids;         /* root of this node's child treap */
+	uint32_t nkids;
+	uint32_t spare;
+};
+
+struct tree_histent {
+	uint64_t ino;               /* 0: empty slot */
+	struct zhist *h;
 };
 
 struct tree {
@@ -55,6 +81,9 @@ struct tree {
 	uint64_t count;             /* znodes, root included */
 	uint64_t data_bytes;        /* sum of data lengths */
 	uint64_t hist_bytes;        /* sum of kept earlier versions' lengths */
+	struct tree_histent *hist;  /* open addressing by ino (linear probing), hist_cap a power of 2 */
+	size_t hist_cap, hist_n;
+	struct nodealloc alloc;     /* every node's chunk */
 };
 
 int tree_init(struct tree *t);
@@ -66,8 +95,10 @@ struct znode *tree_lookup(const struct tree *t, const char *path, size_t len);
 struct znode *tree_child(const struct znode *dir, const char *name, size_t len);
 
 /*
- * Make a child node of parent named name, with a copy of data; the caller has checked that it
- * does not exist. Stat fields are zero except ino; the caller fills them. NULL on ENOMEM.
+ * Make a child node of parent (a directory) named name, with a copy of data, of the given kind
+ * (COORD_KIND_*) and ephemeral owner (0: persistent); neither can change later. The caller has
+ * checked that it does not exist. Stat fields are zero except ino; the caller fills them. NULL
+ * on ENOMEM.
  */
 struct znode *tree_add(struct tree *t, struct znode *parent, const char *name, size_t len,
 		       const void *data, size_t data_len, uint8_t kind, uint64_t owner);
@@ -75,7 +106,7 @@ struct znode *tree_add(struct tree *t, struct znode *parent, const char *name, s
 void tree_remove(struct tree *t, struct znode *n);
 /* Unlink a node without children but keep it (a multi may put it back with tree_attach). */
 void tree_detach(struct tree *t, struct znode *n);
-/* Link a detached node under parent (whose child of that name must not exist). */
+/* Link a detached node under parent, a directory (whose child of that name must not exist). */
 void tree_attach(struct tree *t, struct znode *parent, struct znode *n);
 /* Free a detached node. */
 void tree_node_free(struct tree *t, struct znode *n);
@@ -116,13 +147,34 @@ void tree_stat(const struct znode *n, struct coord_stat *st);
 /* xxh64 digest of the whole tree (names, data, Stat): equal on members that applied the same log */
 uint64_t tree_digest(const struct tree *t);
 
+static inline uint8_t *znode_data_area(const struct znode *n)
+{
+	return (uint8_t *)n->name + n->name_len + ((n->flags & ZNODE_OWNER) ? 8 : 0);
+}
 /* A node's data (data_len bytes; owned by the tree, valid until the node's data changes). */
-static inline const uint8_t *znode_data(const struct znode *n) { return n->data; }
+static inline const uint8_t *znode_data(const struct znode *n)
+{
+	uint8_t *p = znode_data_area(n);
+	if (n->flags & ZNODE_OUTLINE)
+		memcpy(&p, p, sizeof(p));
+	return p;
+}
 /* The ephemeral owner session, 0 for a persistent node (fixed at tree_add). */
-static inline uint64_t znode_owner(const struct znode *n) { return n->owner; }
+static inline uint64_t znode_owner(const struct znode *n)
+{
+	uint64_t o = 0;
+	if (n->flags & ZNODE_OWNER)
+		memcpy(&o, n->name + n->name_len, sizeof(o));
+	return o;
+}
+/* A directory's children (NULL for a file). */
+static inline struct zdir *znode_dir(const struct znode *n)
+{
+	return n->kind == COORD_KIND_DIR ? (struct zdir *)((char *)n - sizeof(struct zdir)) : NULL;
+}
 /* The number of children, and the root of the child treap (NULL for a file). */
-static inline uint32_t znode_nkids(const struct znode *n) { return n->nkids; }
-static inline struct znode *znode_kids(const struct znode *n) { return n->kids; }
+static inline uint32_t znode_nkids(const struct znode *n) { return n->kind == COORD_KIND_DIR ? znode_dir(n)->nkids : 0; }
+static inline struct znode *znode_kids(const struct znode *n) { return n->kind == COORD_KIND_DIR ? znode_dir(n)->kids : NULL; }
 
 /* A node's treap priority (a hash of its name: computed, not stored). */
 uint32_t tree_node_prio(const struct znode *n);

@@ -13,6 +13,7 @@
 
 #include "check.h"
 #include "err.h"
+#include "nodealloc.h"
 #include "tree.h"
 
 static struct znode *add_kind(struct tree *t, struct znode *parent, const char *name, const char *data, uint8_t kind,
@@ -720,6 +721,182 @@ static void test_treap_random(void)
 	tree_free(&t);
 }
 
+/* The node allocator: 8-byte granularity, reuse of freed chunks, nothing overlaps across slabs. */
+static void test_nodealloc(void)
+{
+	struct nodealloc a;
+	nodealloc_init(&a);
+	size_t got;
+	CHECK(nodealloc_get(&a, 0, &got) == NULL);
+	CHECK(nodealloc_get(&a, NODEALLOC_MAX + 1, &got) == NULL);
+	enum { K = 20000 };
+	unsigned char **p = calloc(K, sizeof(*p));
+	size_t *sz = calloc(K, sizeof(*sz));
+	CHECK(p && sz);
+	for (size_t i = 0; i < K; i++) {
+		size_t want = 1 + (size_t)(rnd() % NODEALLOC_MAX);
+		p[i] = nodealloc_get(&a, want, &sz[i]);
+		CHECK(p[i]);
+		CHECK_EQ((uintptr_t)p[i] % 8, 0);
+		CHECK(sz[i] >= want && sz[i] % 8 == 0 && sz[i] <= want + 7 + NODEALLOC_SLACK);
+		memset(p[i], (int)(i & 0xff), sz[i]);
+	}
+	CHECK(a.slab_bytes >= (size_t)K * NODEALLOC_MAX / 2);
+	/* free every other one, then the same sizes come back from the free lists */
+	size_t held = a.slab_bytes;
+	for (size_t i = 0; i < K; i += 2)
+		nodealloc_put(&a, p[i], sz[i]);
+	for (size_t i = 0; i < K; i += 2) {
+		p[i] = nodealloc_get(&a, sz[i], &sz[i]);
+		CHECK(p[i]);
+		memset(p[i], (int)(i & 0xff), sz[i]);
+	}
+	CHECK_EQ(a.slab_bytes, held);
+	for (size_t i = 0; i < K; i++)
+		for (size_t j = 0; j < sz[i]; j++)
+			if (p[i][j] != (unsigned char)(i & 0xff))
+				CHECK(!"chunks overlap");
+	/* a 200-byte chunk serves a 176-byte request (within the slack), not a 160-byte one */
+	unsigned char *x = nodealloc_get(&a, 200, &got);
+	CHECK_EQ(got, 200);
+	nodealloc_put(&a, x, got);
+	unsigned char *y = nodealloc_get(&a, 176, &got);
+	CHECK(y == x && got == 200);
+	nodealloc_put(&a, y, got);
+	y = nodealloc_get(&a, 160, &got);
+	CHECK(y != x && got == 160);
+	nodealloc_free(&a);
+	CHECK_EQ(a.slab_bytes, 0);
+	free(p);
+	free(sz);
+}
+
+/* Kept versions live in the tree's table by ino: they follow a node through renames and
+ * detach/attach, go with it, and every node finds its own among thousands. */
+static void test_hist_table(void)
+{
+	enum { M = 3000 };
+	struct tree t;
+	CHECK_EQ(tree_init(&t), COORD_OK);
+	struct znode *d = add(&t, t.root, "d", NULL);
+	int32_t kept[M] = {0}; /* versions kept for node i: 1..kept[i] */
+	for (int i = 0; i < M; i++) {
+		char nm[16];
+		snprintf(nm, sizeof(nm), "n%d", i);
+		add_kind(&t, d, nm, "v0", COORD_KIND_FILE, 0);
+	}
+	uint64_t bytes = 0;
+	for (int round = 1; round <= 4; round++)
+		for (int i = round % 3; i < M; i += 1 + round % 3) {
+			char nm[16];
+			snprintf(nm, sizeof(nm), "n%d", i);
+			struct znode *n = tree_child(d, nm, strlen(nm));
+			struct zver v = {.version = kept[i] + 1, .mzxid = i, .mtime = round, .len = 4};
+			v.data = malloc(4);
+			CHECK(v.data);
+			memcpy(v.data, "abcd", 4);
+			CHECK_EQ(tree_hist_push(&t, n, &v, 3, 1 << 20), COORD_OK);
+			kept[i]++;
+		}
+	/* delete a third, rename a third */
+	for (int i = 0; i < M; i++) {
+		char nm[16];
+		snprintf(nm, sizeof(nm), "n%d", i);
+		struct znode *n = tree_child(d, nm, strlen(nm));
+		if (i % 3 == 0) {
+			tree_remove(&t, n);
+			kept[i] = -1;
+		} else if (i % 3 == 1) {
+			tree_detach(&t, n);
+			snprintf(nm, sizeof(nm), "renamed-%d", i);
+			n = tree_rename_node(&t, n, nm, strlen(nm));
+			CHECK(n);
+			tree_attach(&t, d, n);
+		}
+	}
+	for (int i = 0; i < M; i++) {
+		if (kept[i] < 0)
+			continue;
+		char nm[32];
+		snprintf(nm, sizeof(nm), i % 3 == 1 ? "renamed-%d" : "n%d", i);
+		struct znode *n = tree_child(d, nm, strlen(nm));
+		CHECK(n);
+		const struct zhist *h = tree_hist(&t, n);
+		uint32_t want = kept[i] > 3 ? 3 : (uint32_t)kept[i];
+		CHECK_EQ(h ? h->n : 0, want);
+		for (uint32_t k = 0; k < want; k++) {
+			CHECK_EQ(h->v[k].version, kept[i] - (int32_t)want + 1 + (int32_t)k);
+			CHECK_EQ(h->v[k].mzxid, i);
+			CHECK(tree_hist_find(&t, n, h->v[k].version) == &h->v[k]);
+		}
+		CHECK(tree_hist_find(&t, n, kept[i] + 1) == NULL);
+		bytes += 4 * want;
+	}
+	CHECK_EQ(t.hist_bytes, bytes);
+	tree_free(&t);
+}
+
+/* Data moves between the node's chunk and a block of its own and back; owner, name and data
+ * survive renames either way. */
+static void test_data_placement(void)
+{
+	struct tree t;
+	CHECK_EQ(tree_init(&t), COORD_OK);
+	struct znode *d = add(&t, t.root, "d", NULL);
+	char small[101], big[3000];
+	memset(small, 's', 100);
+	small[100] = 0;
+	memset(big, 'b', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	struct znode *e = add_kind(&t, d, "eph", small, COORD_KIND_FILE, 0x1122334455667788ULL);
+	struct znode *f = add_kind(&t, d, "big", big, COORD_KIND_FILE, 0);
+	CHECK_EQ(f->data_len, sizeof(big) - 1);
+	CHECK(!memcmp(znode_data(f), big, f->data_len));
+	/* small -> big -> append -> small again */
+	uint32_t ol;
+	uint8_t *nd = malloc(2000);
+	CHECK(nd);
+	memset(nd, 'x', 2000);
+	uint8_t *old = tree_swap_data(&t, e, nd, 2000, &ol);
+	CHECK(ol == 100 && !memcmp(old, small, 100));
+	free(old);
+	CHECK_EQ(tree_append_data(&t, e, "yz", 2), COORD_OK);
+	CHECK_EQ(e->data_len, 2002);
+	CHECK(!memcmp(znode_data(e) + 1998, "xxyz", 4));
+	CHECK_EQ(znode_owner(e), 0x1122334455667788ULL);
+	tree_detach(&t, e);
+	e = tree_rename_node(&t, e, "ephemeral-node-with-a-long-name", 31);
+	tree_attach(&t, d, e);
+	CHECK_EQ(znode_owner(e), 0x1122334455667788ULL);
+	CHECK(!memcmp(znode_data(e) + 1998, "xxyz", 4));
+	nd = malloc(3);
+	CHECK(nd);
+	memcpy(nd, "abc", 3);
+	old = tree_swap_data(&t, e, nd, 3, &ol);
+	CHECK_EQ(ol, 2002);
+	free(old);
+	CHECK(!memcmp(znode_data(e), "abc", 3));
+	CHECK_EQ(tree_append_data(&t, e, small, 100), COORD_OK); /* in place or moved: same bytes */
+	CHECK(!memcmp(znode_data(e), "abc", 3) && !memcmp(znode_data(e) + 3, small, 100));
+	tree_detach(&t, e);
+	e = tree_rename_node(&t, e, "e", 1);
+	tree_attach(&t, d, e);
+	CHECK_EQ(e->data_len, 103);
+	CHECK(!memcmp(znode_data(e) + 3, small, 100));
+	CHECK_EQ(znode_owner(e), 0x1122334455667788ULL);
+	CHECK(look(&t, "/d/e") == e);
+	CHECK_EQ(t.data_bytes, 103 + sizeof(big) - 1);
+	/* a directory renamed keeps being a directory that can take children */
+	struct znode *sub = add(&t, d, "sub", "x");
+	tree_detach(&t, sub);
+	sub = tree_rename_node(&t, sub, "sub2", 4);
+	tree_attach(&t, d, sub);
+	add_kind(&t, sub, "k", NULL, COORD_KIND_FILE, 0);
+	CHECK(look(&t, "/d/sub2/k") != NULL);
+	CHECK_EQ(znode_nkids(sub), 1);
+	tree_free(&t);
+}
+
 int main(void)
 {
 	RUN(test_name_cmp);
@@ -731,5 +908,8 @@ int main(void)
 	RUN(test_digest);
 	RUN(test_treap_random);
 	RUN(test_paging);
+	RUN(test_nodealloc);
+	RUN(test_hist_table);
+	RUN(test_data_placement);
 	return 0;
 }
