@@ -79,6 +79,16 @@ void *nodealloc_get(struct nodealloc *a, size_t size, size_t *got)
 		}
 	}
 	if (a->left < size) {
+		/* Before taking more memory from the system, reuse any larger free chunk (the node
+		 * keeps its chunk's size, so it goes back to that list): memory freed by nodes of one
+		 * size then serves smaller ones instead of staying idle. */
+		for (size_t s = size + NODEALLOC_SLACK + 8; s <= NODEALLOC_MAX; s += 8) {
+			void *p = pop(a, s);
+			if (p) {
+				*got = s;
+				return p;
+			}
+		}
 		if (a->left >= 8)
 			push(a, a->cur, a->left); /* the old slab's tail is a free chunk of its own size */
 		struct nodeslab *s = malloc(NODEALLOC_SLAB);

@@ -4,8 +4,9 @@
  * Contract: chunks of up to NODEALLOC_MAX bytes, 8-byte aligned, sizes rounded up to 8 bytes,
  * carved from large slabs; no per-chunk header, so the caller must hand back the size it was
  * given (nodealloc_get's *got) with the chunk. A freed chunk goes on its size's free list and is
- * reused for a request of that size or up to NODEALLOC_SLACK bytes smaller. Slabs are only
- * released all at once by nodealloc_free. Not thread-safe; one per tree. Deterministic: no
+ * reused for a request of that size or up to NODEALLOC_SLACK bytes smaller, or of any smaller
+ * size before a new slab is taken; chunks are never split or merged, so memory freed by small
+ * nodes serves only small ones. Slabs are only released all at once by nodealloc_free. Not thread-safe; one per tree. Deterministic: no
  * clocks or randomness (addresses never reach the replicated state).
  */
 #ifndef COORD_NODEALLOC_H

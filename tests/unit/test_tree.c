@@ -738,7 +738,7 @@ static void test_nodealloc(void)
 		p[i] = nodealloc_get(&a, want, &sz[i]);
 		CHECK(p[i]);
 		CHECK_EQ((uintptr_t)p[i] % 8, 0);
-		CHECK(sz[i] >= want && sz[i] % 8 == 0 && sz[i] <= want + 7 + NODEALLOC_SLACK);
+		CHECK(sz[i] >= want && sz[i] % 8 == 0 && sz[i] <= NODEALLOC_MAX);
 		memset(p[i], (int)(i & 0xff), sz[i]);
 	}
 	CHECK(a.slab_bytes >= (size_t)K * NODEALLOC_MAX / 2);
@@ -767,6 +767,19 @@ static void test_nodealloc(void)
 	CHECK(y != x && got == 160);
 	nodealloc_free(&a);
 	CHECK_EQ(a.slab_bytes, 0);
+	/* before a new slab, any larger free chunk serves: fill one slab with 1000-byte chunks,
+	 * free one, then ask for more than the slab's tail holds */
+	unsigned char *big = NULL, *c;
+	while ((c = nodealloc_get(&a, 1000, &got)) && a.slab_bytes == NODEALLOC_SLAB && a.left >= 1000)
+		big = c;
+	CHECK(big && a.slab_bytes == NODEALLOC_SLAB && a.left < 1000);
+	nodealloc_put(&a, big, 1000);
+	size_t want = a.left + 8 > 1000 - NODEALLOC_SLACK - 8 ? 1000 - NODEALLOC_SLACK - 8 : a.left + 8;
+	if (want > a.left) {
+		c = nodealloc_get(&a, want, &got);
+		CHECK(c == big && got == 1000 && a.slab_bytes == NODEALLOC_SLAB);
+	}
+	nodealloc_free(&a);
 	free(p);
 	free(sz);
 }
