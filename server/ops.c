@@ -134,6 +134,7 @@ static int need(struct op_ctx *c, const struct znode *n, const char *path, size_
 /* The existing node at a valid path that the session may do perm on, in *out; else the error. */
 static int node_for(struct op_ctx *c, struct slice path, unsigned perm, struct znode **out)
 {
+	*out = NULL; /* gcc -O3 cannot see that fail() never returns COORD_OK */
 	int err = check_path(c, path, 0);
 	if (err)
 		return err;

@@ -24,7 +24,7 @@ static int check_path(struct slice p, int seq, char *msg, size_t msglen)
 	char why[200];
 	int err = coord_path_check((const char *)p.p, p.len, seq, why, sizeof(why));
 	if (err)
-		snprintf(msg, msglen, "%.*s: %s", (int)(p.len > 200 ? 200 : p.len), (const char *)p.p, why);
+		snprintf(msg, msglen, "%.*s: %s", (int)(p.len > 200 ? 200 : p.len), p.p ? (const char *)p.p : "", why);
 	return err;
 }
 
@@ -33,7 +33,7 @@ static int check_data(const struct prep_limits *lim, struct slice p, struct slic
 	if (d.len <= lim->max_data)
 		return COORD_OK;
 	snprintf(msg, msglen, "%.*s: %u bytes of data, over the server's maxDataBytes (%u)",
-		 (int)(p.len > 200 ? 200 : p.len), (const char *)p.p, d.len, lim->max_data);
+		 (int)(p.len > 200 ? 200 : p.len), p.p ? (const char *)p.p : "", d.len, lim->max_data);
 	return COORD_ETOOLARGE;
 }
 
