@@ -1,7 +1,8 @@
 /*
  * backend_coord.c: coordbench, the benchmark driver on libcoord (common/client.h).
  * Sync operations use coord_create/coord_set/coord_get; async ones coord_submit with a callback,
- * one coord_client (one session, one I/O thread, one DEALER socket) per connection.
+ * one coord_client (one session, one I/O thread, one DEALER socket) per connection. With --key and
+ * --server-key (or $COORD_KEY and $COORD_SERVER_KEY) every session uses CurveZMQ.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +141,7 @@ static const struct backend coord_backend = {
 	.acreate = b_acreate,
 	.aset = b_aset,
 	.aget = b_aget,
+	.set_keys = coord_client_set_keys, /* process-wide: every session of this run, forks included */
 };
 
 int main(int argc, char **argv)

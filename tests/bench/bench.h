@@ -36,6 +36,9 @@ struct backend {
 	int (*acreate)(struct bconn *c, const char *path, const void *d, size_t n, int ephemeral, void *tag);
 	int (*aset)(struct bconn *c, const char *path, const void *d, size_t n, void *tag);
 	int (*aget)(struct bconn *c, const char *path, void *tag);
+	/* CurveZMQ keys for every session this process opens (--key/--server-key); NULL when the
+	 * backend has none (zkbench): giving keys is then a usage error. 0 or -1 with err set. */
+	int (*set_keys)(const char *key_file, const char *server_key_file, char *err, size_t errlen);
 };
 
 /* Called by a backend on its completion thread; ok = the operation succeeded. */

@@ -84,6 +84,7 @@ static struct {
 	pid_t kill_pid;
 	uint64_t since;
 	double timeout_s;
+	const char *key_file, *server_key_file;
 } o = {
 	.prefix = "/bench",
 	.conns = 1,
@@ -106,7 +107,11 @@ static void usage(FILE *f, const char *prog)
 		"usage: %s --op OP --hosts HOSTS[|HOSTS...] [--prefix P] [--conns N] [--depth N]\n"
 		"          [--seconds S] [--count N] [--fanout N] [--size BYTES] [--session-ms MS]\n"
 		"          [--hosts2 HOSTS] [--reps N] [--kill-pid PID] [--path P] [--since NS] [--timeout S]\n"
-		"OP: sync-create sync-set sync-get create set get load ephemeral crash failover wait\n",
+		"          [--key FILE --server-key FILE]\n"
+		"OP: sync-create sync-set sync-get create set get load ephemeral crash failover wait\n"
+		"--key, --server-key (coordbench only): CurveZMQ, this client's key pair (NAME.key from\n"
+		"  coordctl keygen) and the ensemble's public key, for servers with auth=curve; default\n"
+		"  $COORD_KEY and $COORD_SERVER_KEY, as coordctl; neither: plaintext\n",
 		prog);
 }
 
@@ -121,6 +126,7 @@ static int parse_args(int argc, char **argv)
 		{"session-ms", required_argument, NULL, 'S'}, {"reps", required_argument, NULL, 'r'},
 		{"kill-pid", required_argument, NULL, 'k'}, {"path", required_argument, NULL, 'P'},
 		{"since", required_argument, NULL, 'w'},    {"timeout", required_argument, NULL, 'T'},
+		{"key", required_argument, NULL, 'K'},      {"server-key", required_argument, NULL, 'Y'},
 		{"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 	};
 	int c;
@@ -143,6 +149,8 @@ static int parse_args(int argc, char **argv)
 		case 'P': o.path = optarg; break;
 		case 'w': o.since = strtoull(optarg, NULL, 10); break;
 		case 'T': o.timeout_s = atof(optarg); break;
+		case 'K': o.key_file = optarg; break;
+		case 'Y': o.server_key_file = optarg; break;
 		case 'h': usage(stdout, argv[0]); exit(0);
 		default: return -1;
 		}
@@ -735,6 +743,36 @@ static int run_wait(void)
 
 /* ------------------------------------------------------------------ main */
 
+/* --key/--server-key, else $COORD_KEY/$COORD_SERVER_KEY (as coordctl; "" = unset) for a backend
+ * with keys; keys given to one without (zkbench) are a usage error, the variables are ignored. */
+static int setup_keys(void)
+{
+	const char *key = o.key_file, *server_key = o.server_key_file;
+	if (!be->set_keys) {
+		if (key || server_key) {
+			fprintf(stderr, "%s: --key/--server-key are for coordbench only\n", be->name);
+			return -1;
+		}
+		return 0;
+	}
+	if (!key)
+		key = getenv("COORD_KEY");
+	if (!server_key)
+		server_key = getenv("COORD_SERVER_KEY");
+	if (key && !*key)
+		key = NULL;
+	if (server_key && !*server_key)
+		server_key = NULL;
+	if (!key && !server_key)
+		return 0;
+	char err[600];
+	if (be->set_keys(key, server_key, err, sizeof(err))) {
+		fprintf(stderr, "%s: %s (--key/--server-key, $COORD_KEY/$COORD_SERVER_KEY)\n", be->name, err);
+		return -1;
+	}
+	return 0;
+}
+
 int bench_main(const struct backend *backend, int argc, char **argv)
 {
 	be = backend;
@@ -743,6 +781,8 @@ int bench_main(const struct backend *backend, int argc, char **argv)
 		usage(stderr, argv[0]);
 		return 2;
 	}
+	if (setup_keys())
+		return 2;
 	signal(SIGPIPE, SIG_IGN);
 	value = malloc((size_t)o.size + 1);
 	for (int i = 0; i < o.size; i++)
