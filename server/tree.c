@@ -98,13 +98,18 @@ static struct znode *treap_delete(struct znode *t, const struct znode *n)
 /*
  * Data up to INLINE_MAX bytes lives in the node's own chunk, after its name (and owner): one
  * chunk per znode instead of two. Data set later goes there too when it fits what the chunk
- * holds; otherwise it has a malloc'd block of its own, whose address the data area holds (so the
- * area always has room for a pointer).
+ * holds, up to INLINE_MAX (a reused chunk may be larger than its node needs); otherwise it has a
+ * malloc'd block of its own, whose address the data area holds (so the area always has room for
+ * a pointer). So every node, renamed to the longest name, fits a nodealloc chunk: which chunk a
+ * node got depends on this member's allocation history, which the ensemble does not share, and
+ * must never decide whether an operation succeeds.
  */
 #define INLINE_MAX 256
 #define HEAD offsetof(struct znode, name)
 
 _Static_assert(offsetof(struct znode, name) == 96, "struct znode grew: memory per znode is measured (issue 7)");
+_Static_assert(sizeof(struct zdir) + 96 + COORD_MAX_NAME + 8 + INLINE_MAX <= NODEALLOC_MAX,
+	       "the largest node (a directory with the longest name, an owner and inline data) must fit a chunk");
 _Static_assert(sizeof(struct zdir) % 8 == 0, "a directory's node must stay 8-byte aligned");
 
 static size_t dir_bytes(uint8_t kind) { return kind == COORD_KIND_DIR ? sizeof(struct zdir) : 0; }
@@ -114,7 +119,8 @@ static size_t owner_bytes(const struct znode *n) { return (n->flags & ZNODE_OWNE
 /* Bytes of data the chunk holds in place. */
 static size_t inline_cap(const struct znode *n)
 {
-	return (size_t)n->units * 8 - dir_bytes(n->kind) - HEAD - n->name_len - owner_bytes(n);
+	size_t cap = (size_t)n->units * 8 - dir_bytes(n->kind) - HEAD - n->name_len - owner_bytes(n);
+	return cap < INLINE_MAX ? cap : INLINE_MAX;
 }
 
 static uint8_t *outline_ptr(const struct znode *n)

@@ -851,6 +851,63 @@ static void test_hist_table(void)
 
 /* Data moves between the node's chunk and a block of its own and back; owner, name and data
  * survive renames either way. */
+/* Nodes made after others were deleted may get a reused chunk larger than they need (nodealloc
+ * serves any larger free chunk before taking a new slab). Which chunk a node gets is this
+ * member's own history, not the ensemble's: such a node still keeps at most 256 bytes in place,
+ * and renaming it to the longest name always works, as on a member where it got a tight chunk. */
+static void test_reused_big_chunks(void)
+{
+	struct tree t;
+	CHECK_EQ(tree_init(&t), COORD_OK);
+	struct znode *d = add(&t, t.root, "d", NULL);
+	enum { BIG = 3000, SMALL = 4000 }; /* 3000 freed 608-byte chunks serve what the slab tail cannot */
+	char name[COORD_MAX_NAME + 1], data[301];
+	memset(data, 'v', 256);
+	data[256] = 0;
+	for (int i = 0; i < BIG; i++) {
+		memset(name, 'x', COORD_MAX_NAME);
+		name[COORD_MAX_NAME] = 0;
+		int k = snprintf(name, sizeof(name), "%d", i);
+		name[k] = 'x';
+		add_kind(&t, d, name, data, COORD_KIND_FILE, 0);
+	}
+	while (znode_kids(d))
+		tree_remove(&t, znode_kids(d));
+	size_t held = t.alloc.slab_bytes, reused = 0;
+	memset(data, 'w', 300);
+	data[300] = 0;
+	for (int i = 0; i < SMALL; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		struct znode *n = add_kind(&t, d, name, "1", COORD_KIND_FILE, 0);
+		reused += (size_t)n->units * 8 >= 96 + COORD_MAX_NAME + 256;
+		uint32_t old_len;
+		free(tree_swap_data(&t, n, (uint8_t *)strdup(data), 300, &old_len));
+		CHECK((n->flags & ZNODE_OUTLINE) != 0); /* 300 > 256 bytes: out of line, whatever the chunk */
+		CHECK_EQ(memcmp(znode_data(n), data, 300), 0);
+		free(tree_swap_data(&t, n, (uint8_t *)strdup("tiny"), 4, &old_len));
+		CHECK((n->flags & ZNODE_OUTLINE) == 0);
+	}
+	CHECK(reused > 0);                       /* the case this test is about did happen */
+	CHECK_EQ(t.alloc.slab_bytes, held);     /* and no slab was taken while big chunks were free */
+	/* the longest rename of every one of them fits */
+	for (int i = 0; i < SMALL; i += 7) {
+		snprintf(name, sizeof(name), "s%d", i);
+		struct znode *n = tree_child(d, name, strlen(name));
+		CHECK(n);
+		tree_detach(&t, n);
+		memset(name, 'r', COORD_MAX_NAME);
+		snprintf(name, sizeof(name), "%d", i);
+		name[strlen(name)] = 'r';
+		name[COORD_MAX_NAME] = 0;
+		struct znode *m = tree_rename_node(&t, n, name, COORD_MAX_NAME);
+		CHECK(m);
+		CHECK_EQ(m->data_len, 4);
+		CHECK_EQ(memcmp(znode_data(m), "tiny", 4), 0);
+		tree_attach(&t, d, m);
+	}
+	tree_free(&t);
+}
+
 static void test_data_placement(void)
 {
 	struct tree t;
@@ -924,5 +981,6 @@ int main(void)
 	RUN(test_nodealloc);
 	RUN(test_hist_table);
 	RUN(test_data_placement);
+	RUN(test_reused_big_chunks);
 	return 0;
 }
