@@ -5,7 +5,6 @@ equal on every member of an ensemble.
 Until CURVE authentication lands every session is anonymous, so these tests use world:anyone
 entries; key:PRINCIPAL entries are covered by tests/unit/test_state.c, and end to end by the
 tests at the bottom, which run once coordd can authenticate clients by key."""
-import subprocess
 
 import pytest
 
@@ -209,22 +208,8 @@ def test_acls_are_equal_on_every_member_of_an_ensemble(make_ensemble):
     coordtest.wait_until(lambda: len(digests()) == 1, 10, what="equal tree digests")
 
 
-# ---- key:PRINCIPAL end to end: needs CURVE client keys (issue 8's authentication) ----
+# ---- key:PRINCIPAL end to end, with CURVE client keys ----
 
-def coordd_can_authenticate():
-    """True once coordd takes client keys: its --help names auth=curve."""
-    try:
-        p = subprocess.run([str(coordtest.binary("coordd")), "--help"], capture_output=True, text=True, timeout=10)
-    except Exception:
-        return False
-    return "curve" in (p.stdout + p.stderr).lower()
-
-
-needs_auth = pytest.mark.skipif(not coordd_can_authenticate(),
-                                reason="coordd cannot authenticate clients by key yet (issue 8, auth)")
-
-
-@needs_auth
 def test_key_principals_and_the_super_user_end_to_end(make_server, tmp_path, monkeypatch):
     from authtest import Keys
     keys = Keys(tmp_path / "keys")

@@ -167,17 +167,8 @@ def test_without_allow_other_other_users_cannot_use_the_mount(server, mount):
     assert p.returncode != 0 and "Permission denied" in p.stderr
 
 
-# ---- a mount with a key is that key's principal: needs CURVE (issue 8's authentication) ----
+# ---- a mount with a key is that key's principal (CURVE) ----
 
-def coordd_can_authenticate():
-    try:
-        p = subprocess.run([str(coordtest.binary("coordd")), "--help"], capture_output=True, text=True, timeout=10)
-    except Exception:
-        return False
-    return "curve" in (p.stdout + p.stderr).lower()
-
-
-@pytest.mark.skipif(not coordd_can_authenticate(), reason="coordd cannot authenticate clients by key yet (issue 8, auth)")
 def test_a_mount_with_a_key_is_its_principal(make_server, mount, tmp_path, monkeypatch):
     from authtest import Keys
     keys = Keys(tmp_path / "keys")
