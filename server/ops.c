@@ -364,15 +364,12 @@ int op_append(struct op_ctx *c, struct slice path, struct slice data, int32_t ve
 	return COORD_OK;
 }
 
+/* A multi's version check needs read permission, as ZooKeeper's (it tells the node's version). */
 int op_check(struct op_ctx *c, struct slice path, int32_t version)
 {
-	int err = check_path(c, path, 0);
-	if (err)
-		return err;
-	struct znode *n = lookup(c, path);
-	if (!n)
-		return fail(c, COORD_ENONODE, "%.*s does not exist", P(path));
-	return check_version(c, n, path, version);
+	struct znode *n;
+	int err = node_for(c, path, COORD_PERM_READ, &n);
+	return err ? err : check_version(c, n, path, version);
 }
 
 int op_setpolicy(struct op_ctx *c, struct slice path, uint8_t policy)

@@ -107,7 +107,10 @@ def test_admin_permission_guards_setacl_and_the_child_policy(server):
     ok(server, "mkdir", "--children=ephemeral", "/d/q")
     ok(server, "create", "--dir", "/p")
     ok(server, "setacl", "/p", "world:anyone:r")
-    ok(server, "multi", "check -v 0 /p")   # check needs nothing, as exists
+    ok(server, "multi", "check -v 0 /p")   # check needs read, as ZooKeeper's
+    ok(server, "create", "/wo", "x")
+    ok(server, "setacl", "/wo", "world:anyone:w")
+    assert "/wo: read permission" in refused(server, "multi", "check -v 0 /wo")
     assert ok(server, "getacl", "/d") == "world:anyone:rwcd\n"        # read is enough for getacl
     # setting the policy of an existing directory needs admin (through the mount: setfattr)
 

@@ -424,7 +424,7 @@ static void test_refused_multi_changes_nothing(void)
 	struct coord_subop ops[4] = {
 		{.op = COORD_OP_CREATE, .path = slice_str("/open/a"), .flags = COORD_CREATE_ACL, .acl = slice_str("key:x:r")},
 		{.op = COORD_OP_SET, .path = slice_str("/open/f"), .data = slice_str("v"), .version = -1},
-		{.op = COORD_OP_CHECK, .path = slice_str("/closed"), .version = 0}, /* check needs nothing */
+		{.op = COORD_OP_CHECK, .path = slice_str("/closed"), .version = 0}, /* check needs r only */
 		{.op = COORD_OP_CREATE, .path = slice_str("/closed/b")},
 	};
 	struct coord_req q = {.op = COORD_OP_MULTI, .nops = 4, .ops = ops};
@@ -439,6 +439,19 @@ static void test_refused_multi_changes_nothing(void)
 	ops[3].path = slice_str("/open/b");
 	CHECK_EQ(req(&e, ANON, &q), COORD_OK);
 	CHECK_STR(acl_of(&e, "/open/a"), "key:x:r");
+	/* a check needs read permission, as ZooKeeper's: the version is not told to who cannot read */
+	CHECK_EQ(create_acl(&e, ANON, "/writeonly", 0, "world:anyone:w"), COORD_OK);
+	struct coord_subop chk[2] = {
+		{.op = COORD_OP_SET, .path = slice_str("/open/f"), .data = slice_str("w"), .version = -1},
+		{.op = COORD_OP_CHECK, .path = slice_str("/writeonly"), .version = 0},
+	};
+	struct coord_req qc = {.op = COORD_OP_MULTI, .nops = 2, .ops = chk};
+	digest = state_digest(&e.s);
+	CHECK_EQ(req(&e, ANON, &qc), COORD_ENOAUTH);
+	CHECK_EQ(e.rep.fail_index, 1);
+	CHECK(strstr(e.msg, "/writeonly: read permission"));
+	CHECK_EQ(state_digest(&e.s), digest);
+	CHECK_EQ(req(&e, ADMIN, &qc), COORD_OK); /* the super user passes */
 	env_free(&e);
 }
 
