@@ -467,6 +467,27 @@ static int help_or_bad(int c, int help)
 	return -1;
 }
 
+/* The options of a command whose one option is -v/--version N: -1 to go on, else its exit code. */
+static int version_opts(int argc, char **argv, int32_t *version)
+{
+	static const struct option lo[] = {{"version", required_argument, NULL, 'v'},
+					   {"help", no_argument, NULL, OPT_HELP},
+					   {NULL, 0, NULL, 0}};
+	int c, help = 0;
+	*version = -1;
+	while ((c = getopt_cmd(argc, argv, "+v:", lo, &help)) != -1) {
+		if (c == 'v') {
+			if (parse_version(optarg, version))
+				return EX_USAGE;
+			continue;
+		}
+		int rc = help_or_bad(c, help);
+		if (rc >= 0)
+			return rc;
+	}
+	return -1;
+}
+
 static const struct option help_only[] = {{"help", no_argument, NULL, OPT_HELP}, {NULL, 0, NULL, 0}};
 
 /* Commands that take exactly `n` operands and no options. */
@@ -675,21 +696,10 @@ static int cmd_mkdir(int argc, char **argv)
 
 static int cmd_get(int argc, char **argv)
 {
-	static const struct option lo[] = {{"version", required_argument, NULL, 'v'},
-					   {"help", no_argument, NULL, OPT_HELP},
-					   {NULL, 0, NULL, 0}};
-	int c, help = 0;
-	int32_t version = -1;
-	while ((c = getopt_cmd(argc, argv, "+v:", lo, &help)) != -1) {
-		if (c == 'v') {
-			if (parse_version(optarg, &version))
-				return EX_USAGE;
-			continue;
-		}
-		int rc = help_or_bad(c, help);
-		if (rc >= 0)
-			return rc;
-	}
+	int32_t version;
+	int orc = version_opts(argc, argv, &version);
+	if (orc >= 0)
+		return orc;
 	if (optind + 1 != argc)
 		return usage_error("get: expected one PATH");
 	const char *path = argv[optind];
@@ -760,21 +770,10 @@ static int cmd_getacl(int argc, char **argv)
 
 static int cmd_setacl(int argc, char **argv)
 {
-	static const struct option lo[] = {{"version", required_argument, NULL, 'v'},
-					   {"help", no_argument, NULL, OPT_HELP},
-					   {NULL, 0, NULL, 0}};
-	int c, help = 0;
-	int32_t aversion = -1;
-	while ((c = getopt_cmd(argc, argv, "+v:", lo, &help)) != -1) {
-		if (c == 'v') {
-			if (parse_version(optarg, &aversion))
-				return EX_USAGE;
-			continue;
-		}
-		int rc = help_or_bad(c, help);
-		if (rc >= 0)
-			return rc;
-	}
+	int32_t aversion;
+	int orc = version_opts(argc, argv, &aversion);
+	if (orc >= 0)
+		return orc;
 	if (argc - optind != 2)
 		return usage_error(argc - optind < 2 ? "need PATH and ACL" : "too many operands");
 	const char *path = argv[optind], *acl = argv[optind + 1];
@@ -790,21 +789,10 @@ static int cmd_setacl(int argc, char **argv)
 
 static int cmd_set(int argc, char **argv)
 {
-	static const struct option lo[] = {{"version", required_argument, NULL, 'v'},
-					   {"help", no_argument, NULL, OPT_HELP},
-					   {NULL, 0, NULL, 0}};
-	int c, help = 0;
-	int32_t version = -1;
-	while ((c = getopt_cmd(argc, argv, "+v:", lo, &help)) != -1) {
-		if (c == 'v') {
-			if (parse_version(optarg, &version))
-				return EX_USAGE;
-			continue;
-		}
-		int rc = help_or_bad(c, help);
-		if (rc >= 0)
-			return rc;
-	}
+	int32_t version;
+	int orc = version_opts(argc, argv, &version);
+	if (orc >= 0)
+		return orc;
 	if (argc - optind != 2)
 		return usage_error(argc - optind < 2 ? "need PATH and DATA (or - for stdin)" : "too many operands");
 	const char *path = argv[optind];
