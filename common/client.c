@@ -1984,21 +1984,27 @@ int coord_get_version(struct coord_client *c, const char *path, int32_t version,
 	return rc;
 }
 
+/* A request whose reply matters only for its error and the node's Stat (st may be NULL). */
+static int stat_call(struct coord_client *c, struct coord_req *req, struct coord_stat *st)
+{
+	struct coord_result res;
+	int rc = coord_call(c, req, &res);
+	if (rc == COORD_OK && st)
+		*st = res.rep.stat;
+	coord_result_free(&res);
+	return rc;
+}
+
 static int write_call(struct coord_client *c, uint8_t op, const char *path, const void *data, size_t len,
 		      int32_t version, struct coord_stat *st)
 {
 	struct coord_req req;
-	struct coord_result res;
 	req_init(&req, op, path);
 	if (len > UINT32_MAX)
 		return local_fail(COORD_ETOOLARGE);
 	req.data = slice_of(data, len);
 	req.version = version;
-	int rc = coord_call(c, &req, &res);
-	if (rc == COORD_OK && st)
-		*st = res.rep.stat;
-	coord_result_free(&res);
-	return rc;
+	return stat_call(c, &req, st);
 }
 
 int coord_set(struct coord_client *c, const char *path, const void *data, size_t len, int32_t version,
@@ -2021,14 +2027,9 @@ int coord_delete(struct coord_client *c, const char *path, int32_t version)
 int coord_exists(struct coord_client *c, const char *path, int watch, struct coord_stat *st)
 {
 	struct coord_req req;
-	struct coord_result res;
 	req_init(&req, COORD_OP_EXISTS, path);
 	req.watch = watch ? COORD_WATCH_ONESHOT : 0;
-	int rc = coord_call(c, &req, &res);
-	if (rc == COORD_OK && st)
-		*st = res.rep.stat;
-	coord_result_free(&res);
-	return rc;
+	return stat_call(c, &req, st);
 }
 
 void coord_names_free(char **names, size_t count)
@@ -2166,23 +2167,10 @@ int coord_rename(struct coord_client *c, const char *from, const char *to, uint3
 		 struct coord_stat *st)
 {
 	struct coord_req req;
-	struct coord_result res;
 	req_init(&req, COORD_OP_RENAME, from);
 	req.path2 = slice_str(to);
 	req.flags = flags;
-	int rc = coord_call(c, &req, &res);
-	if (rc == COORD_OK && st)
-		*st = res.rep.stat;
-	coord_result_free(&res);
-	return rc;
-}
-
-static int simple_call(struct coord_client *c, struct coord_req *req)
-{
-	struct coord_result res;
-	int rc = coord_call(c, req, &res);
-	coord_result_free(&res);
-	return rc;
+	return stat_call(c, &req, st);
 }
 
 int coord_setpolicy(struct coord_client *c, const char *path, uint8_t policy)
@@ -2190,7 +2178,7 @@ int coord_setpolicy(struct coord_client *c, const char *path, uint8_t policy)
 	struct coord_req req;
 	req_init(&req, COORD_OP_SETPOLICY, path);
 	req.policy = policy;
-	return simple_call(c, &req);
+	return stat_call(c, &req, NULL);
 }
 
 int coord_getacl(struct coord_client *c, const char *path, char **acl, unsigned *perms, struct coord_stat *st)
@@ -2214,22 +2202,17 @@ int coord_getacl(struct coord_client *c, const char *path, char **acl, unsigned 
 int coord_setacl(struct coord_client *c, const char *path, const char *acl, int32_t aversion, struct coord_stat *st)
 {
 	struct coord_req req;
-	struct coord_result res;
 	req_init(&req, COORD_OP_SETACL, path);
 	req.acl = slice_str(acl);
 	req.version = aversion;
-	int rc = coord_call(c, &req, &res);
-	if (rc == COORD_OK && st)
-		*st = res.rep.stat;
-	coord_result_free(&res);
-	return rc;
+	return stat_call(c, &req, st);
 }
 
 int coord_sync(struct coord_client *c, const char *path)
 {
 	struct coord_req req;
 	req_init(&req, COORD_OP_SYNC, path);
-	return simple_call(c, &req);
+	return stat_call(c, &req, NULL);
 }
 
 int coord_addwatch(struct coord_client *c, const char *path, int mode)
@@ -2237,7 +2220,7 @@ int coord_addwatch(struct coord_client *c, const char *path, int mode)
 	struct coord_req req;
 	req_init(&req, COORD_OP_ADDWATCH, path);
 	req.watch = (uint8_t)mode;
-	return simple_call(c, &req);
+	return stat_call(c, &req, NULL);
 }
 
 int coord_removewatch(struct coord_client *c, const char *path, int mode)
@@ -2245,7 +2228,7 @@ int coord_removewatch(struct coord_client *c, const char *path, int mode)
 	struct coord_req req;
 	req_init(&req, COORD_OP_REMOVEWATCH, path);
 	req.watch = (uint8_t)mode;
-	return simple_call(c, &req);
+	return stat_call(c, &req, NULL);
 }
 
 int coord_admin(struct coord_client *c, const char *word, char **text)
