@@ -625,6 +625,10 @@ static int load_node(struct state *s, struct rd *r)
 		LOG_ERROR("snapshot: node %.*s has an unknown kind or policy", (int)path.len, (const char *)path.p);
 		return COORD_EPROTO;
 	}
+	if (!st.ino) { /* inode numbers start at 1; 0 marks a free slot of the tree's history table */
+		LOG_ERROR("snapshot: node %.*s has inode number 0", (int)path.len, (const char *)path.p);
+		return COORD_EPROTO;
+	}
 	struct znode *n;
 	if (path.len == 1) {
 		/* The root can hold data too (set "/"): keep it. */

@@ -1874,6 +1874,15 @@ static void test_snapshot_bad(void)
 	CHECK_EQ(state_load_record(&s, (const uint8_t *)"Q", 1), COORD_EPROTO);
 	state_free(&s);
 	records_free(&r);
+	/* inode number 0 (0 marks a free slot of the tree's history table) */
+	tree_lookup(&e.s.tree, "/a", 2)->ino = 0;
+	memset(&r, 0, sizeof(r));
+	CHECK_EQ(state_save(&e.s, put_record, &r), COORD_OK);
+	CHECK_EQ(state_init(&s, MAXDATA), COORD_OK);
+	CHECK_EQ(state_load_record(&s, r.p[0], r.len[0]), COORD_OK);
+	CHECK_EQ(state_load_record(&s, r.p[1], r.len[1]), COORD_EPROTO);
+	state_free(&s);
+	records_free(&r);
 	env_free(&e);
 }
 
