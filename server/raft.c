@@ -22,6 +22,7 @@ struct progress {
 	int state;
 	int paused;               /* PROBE: one append is out, wait for its answer or a heartbeat */
 	int active;               /* heard from in this election period (check-quorum) */
+	int was_active;           /* heard from in the one before (what raft_status reports, with active) */
 	int acked;                /* its match moved since the last heartbeat */
 	int stalled;              /* heartbeat periods without an answer while a snapshot is out */
 	uint64_t pending_snapshot;
@@ -408,6 +409,7 @@ static void become_leader(struct raft *r)
 		pr->state = PR_PROBE;
 		pr->paused = 0;
 		pr->active = 1; /* a new leader gives everyone one election period (check-quorum) */
+		pr->was_active = 0;
 		pr->ninflight = pr->inflight_head = 0;
 		pr->pending_snapshot = 0;
 		pr->read_ack = 0;
@@ -1013,8 +1015,10 @@ void raft_tick(struct raft *r)
 			struct progress *pr = &r->pr[i];
 			if (pr->voter && (pr->active || pr->id == r->cfg.id))
 				active++;
-			if (pr->id != r->cfg.id)
+			if (pr->id != r->cfg.id) {
+				pr->was_active = pr->active;
 				pr->active = 0;
+			}
 		}
 		if (active < quorum(r))
 			become_follower(r, r->term, RAFT_NONE);
@@ -1267,7 +1271,9 @@ void raft_status(const struct raft *r, struct raft_status *st)
 		st->peers[i].id = r->pr[i].id;
 		st->peers[i].match = r->pr[i].id == r->cfg.id ? r->stable : r->pr[i].match;
 		st->peers[i].next = r->pr[i].next;
-		st->peers[i].active = r->pr[i].active;
+		/* Heard from within the last one to two election periods: check-quorum clears `active` at
+		 * the start of each, so alone it would call every member silent for a moment each time. */
+		st->peers[i].active = r->pr[i].active || r->pr[i].was_active;
 	}
 	st->npeers = r->npr;
 }

@@ -119,7 +119,7 @@ struct raft_status {
 	struct {
 		int id;
 		uint64_t match, next;
-		int active;  /* heard from within the election timeout (leader's view) */
+		int active;  /* heard from within the last one to two election timeouts (leader's view) */
 	} peers[RAFT_MAX_MEMBERS];
 	int npeers;
 };

@@ -576,6 +576,41 @@ struct totals {
 	uint64_t seeds, acked, reads, msgs, dropped, crashes, partitions, snapshots, installs, transfers, elections;
 };
 
+/*
+ * Once settled, on a perfect network, a leader's status (what mntr and srvr report, and what a
+ * stopping leader picks its successor by) calls every member up at every tick: check-quorum's
+ * reset at the start of each election period must not make them look silent until they answer.
+ */
+static void check_status_steady(void)
+{
+	W.p_drop = W.p_dup = W.p_delay = 0;
+	memset(W.cut, 0, sizeof(W.cut));
+	for (int i = 0; i < W.n; i++)
+		if (!W.nodes[i].up)
+			return;
+	int settled = 0;
+	for (int t = 0; t < 60; t++, W.now++) {
+		for (int i = 0; i < W.n; i++) {
+			raft_tick(W.nodes[i].r);
+			if (process_ready(&W.nodes[i], 0))
+				crash_node(&W.nodes[i]);
+		}
+		for (int i = 0; i < W.n; i++) {
+			struct raft_status st;
+			raft_status(W.nodes[i].r, &st);
+			if (st.role != RAFT_LEADER)
+				continue;
+			settled++; /* a leader through 3 election periods (the first may be its election) */
+			for (int k = 0; k < st.npeers && settled > 30; k++)
+				if (!st.peers[k].active)
+					fail("t=%" PRIu64 ": leader %d reports member %d silent on a perfect network", W.now,
+					     st.id, st.peers[k].id);
+		}
+		deliver_due();
+		check_invariants();
+	}
+}
+
 static void run_seed(uint64_t seed, int members, uint64_t ticks, struct totals *tot)
 {
 	cur_seed = seed;
@@ -701,6 +736,7 @@ static void run_seed(uint64_t seed, int members, uint64_t ticks, struct totals *
 		}
 		check_invariants();
 	}
+	check_status_steady();
 	if (verbose) {
 		for (int i = 0; i < W.n; i++) {
 			struct raft_status st;
