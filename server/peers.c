@@ -32,6 +32,7 @@
 #define REFUSAL_LOG_NS (10LL * 1000000000)
 
 enum { PO_IDLE, PO_RESOLVING, PO_CONNECTING, PO_GREETING, PO_UP };
+enum { REFUSED_PROTOCOL, REFUSED_AUTH, REFUSED_CONFIG };
 
 /* A name being resolved by getaddrinfo_a: everything it points to lives here until it is done. */
 struct resolve {
@@ -434,24 +435,29 @@ static void in_close(struct peer_in *in)
 	sodium_memzero(&in->greet, sizeof(in->greet));
 }
 
-/* A connection refused on the peer port: logged at most once per 10 s, with a count. */
-static void refuse(struct peers *ps, struct peer_in *in, const char *why)
+/* A connection refused on the peer port: logged at most once per 10 s for each kind of reason
+ * (so a flood of one kind hides no other), with a count of those not logged. */
+static void refuse(struct peers *ps, struct peer_in *in, int kind, const char *why)
 {
 	ps->refused++;
 	int64_t now = mono_ns();
-	if (!ps->refused_log_ns || now - ps->refused_log_ns >= REFUSAL_LOG_NS) {
-		if (ps->refused_unlogged)
-			LOG_WARN("peer port: refused a connection from %s: %s (and %" PRIu64 " more since the last "
-				 "such line)", in->ip, why, ps->refused_unlogged);
+	struct peers_ratelog *r = &ps->refusals[kind];
+	if (!r->last_ns || now - r->last_ns >= REFUSAL_LOG_NS) {
+		if (r->unlogged)
+			LOG_WARN("peer port: refused a connection from %s: %s (and %" PRIu64 " more like it since the "
+				 "last such line)", in->ip, why, r->unlogged);
 		else
 			LOG_WARN("peer port: refused a connection from %s: %s", in->ip, why);
-		ps->refused_log_ns = now;
-		ps->refused_unlogged = 0;
+		r->last_ns = now;
+		r->unlogged = 0;
 	} else {
-		ps->refused_unlogged++;
+		r->unlogged++;
 	}
 	in_close(in);
 }
+
+/* Which refusal kind an error code is. */
+static int refusal_kind(int rc) { return rc == COORD_ENOAUTH ? REFUSED_AUTH : rc == COORD_EBADCONFIG ? REFUSED_CONFIG : REFUSED_PROTOCOL; }
 
 static void in_accept(struct peers *ps)
 {
@@ -472,7 +478,7 @@ static void in_accept(struct peers *ps)
 				oldest = x;
 		}
 		if (!in && oldest) {
-			refuse(ps, oldest, "too many connections on the peer port: the oldest silent one closed");
+			refuse(ps, oldest, REFUSED_PROTOCOL, "too many connections on the peer port: the oldest silent one closed");
 			in = oldest;
 		}
 		if (!in) {
@@ -482,10 +488,13 @@ static void in_accept(struct peers *ps)
 		memset(in, 0, sizeof(*in));
 		in->fd = fd;
 		in->deadline_ns = mono_ns() + HANDSHAKE_NS;
+		const struct in6_addr *a6 = &((struct sockaddr_in6 *)&sa)->sin6_addr;
 		if (sa.ss_family == AF_INET)
 			inet_ntop(AF_INET, &((struct sockaddr_in *)&sa)->sin_addr, in->ip, sizeof(in->ip));
+		else if (sa.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(a6))
+			inet_ntop(AF_INET, &a6->s6_addr[12], in->ip, sizeof(in->ip));
 		else if (sa.ss_family == AF_INET6)
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&sa)->sin6_addr, in->ip, sizeof(in->ip));
+			inet_ntop(AF_INET6, a6, in->ip, sizeof(in->ip));
 		else
 			snprintf(in->ip, sizeof(in->ip), "?");
 		peerlink_greeting_make(&ps->keys, ps->self, &in->greet);
@@ -508,21 +517,22 @@ static int in_hello(struct peers *ps, struct peer_in *in)
 	size_t avail = in->rxlen - in->rxoff;
 	long want = peerlink_hello_len(in->rx + in->rxoff, avail);
 	if (want < 0) {
-		refuse(ps, in, "not coordfs's peer protocol");
+		refuse(ps, in, REFUSED_PROTOCOL, "not coordfs's peer protocol");
 		return -1;
 	}
 	if (want == 0 || avail < (size_t)want)
 		return 0;
 	char why[300];
 	int from = 0;
-	if (peerlink_hello_take(&ps->keys, ps->self, &in->greet, in->rx + in->rxoff, (size_t)want, &from, &in->crypt,
-				why, sizeof(why))) {
-		refuse(ps, in, why);
+	int rc = peerlink_hello_take(&ps->keys, ps->self, &in->greet, in->rx + in->rxoff, (size_t)want, &from,
+				     &in->crypt, why, sizeof(why));
+	if (rc) {
+		refuse(ps, in, refusal_kind(rc), why);
 		return -1;
 	}
 	if (!is_member(ps, from)) {
 		snprintf(why, sizeof(why), "it claims to be member %d, which has no server.%d line here", from, from);
-		refuse(ps, in, why);
+		refuse(ps, in, REFUSED_AUTH, why);
 		return -1;
 	}
 	sodium_memzero(&in->greet, sizeof(in->greet));
@@ -562,7 +572,7 @@ static int in_read(struct peers *ps, struct peer_in *in)
 	ssize_t r = recv(in->fd, in->rx + in->rxlen, room, 0);
 	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
 		if (!in->id)
-			refuse(ps, in, r == 0 ? "it closed the connection without a hello" : strerror(errno));
+			refuse(ps, in, REFUSED_PROTOCOL, r == 0 ? "it closed the connection without a hello" : strerror(errno));
 		else
 			in_close(in);
 		return -1;
@@ -698,7 +708,7 @@ void peers_io(struct peers *ps, const struct pollfd *pf, int n, void (*lost)(voi
 	}
 	for (int i = 0; i < PEERS_IN_MAX; i++)
 		if (ps->in[i].fd >= 0 && !ps->in[i].id && now > ps->in[i].deadline_ns)
-			refuse(ps, &ps->in[i], "no hello within 10 s");
+			refuse(ps, &ps->in[i], REFUSED_PROTOCOL, "no hello within 10 s");
 	for (int i = 0; i < ps->n; i++) {
 		if (ps->p[i].lost) {
 			ps->p[i].lost = 0;
@@ -723,6 +733,10 @@ int peers_open(struct peers *ps, const struct coord_config *cfg, const struct pe
 	if (keys)
 		ps->keys = *keys;
 	snprintf(ps->dir, sizeof(ps->dir), "%s", cfg->data_dir);
+	if (sodium_init() < 0) {
+		snprintf(err, errlen, "cannot start libsodium (no random source?)");
+		return COORD_EIO;
+	}
 	const struct coord_member *me = coord_config_self(cfg);
 	if (!me) {
 		snprintf(err, errlen, "myid %d has no server.%d line", cfg->my_id, cfg->my_id);

@@ -90,9 +90,10 @@ struct peers {
 	uint64_t rx_index, rx_term, rx_total, rx_got;
 	char rx_path[COORD_DIR_MAX + 64];
 	char dir[COORD_DIR_MAX];
-	/* refusals on the peer port, logged at most once per interval */
-	int64_t refused_log_ns;
-	uint64_t refused_unlogged;
+	struct peers_ratelog {   /* refusals of each kind, logged at most once per interval */
+		int64_t last_ns;
+		uint64_t unlogged;
+	} refusals[3];           /* REFUSED_* in peers.c */
 	uint64_t refused;        /* connections refused (mntr) */
 };
 
