@@ -194,7 +194,7 @@ int peerlink_hello_make(const struct peerlink_keys *k, int self, int to, const u
 	char who[48];
 	snprintf(who, sizeof(who), "the peer port of server.%d", to);
 	memset(tx, 0, sizeof(*tx));
-	if (peerlink_greeting_len(greeting, glen) != (long)glen) {
+	if (glen < PEERLINK_GREETING_PLAIN || peerlink_greeting_len(greeting, glen) != (long)glen) {
 		snprintf(err, errlen, "%s does not speak coordfs's peer protocol (another program on that port?)", who);
 		return COORD_EPROTO;
 	}
@@ -249,7 +249,7 @@ int peerlink_hello_take(const struct peerlink_keys *k, int self, const struct pe
 			const uint8_t *hello, size_t hlen, int *from, struct peerlink_rx *rx, char *err, size_t errlen)
 {
 	memset(rx, 0, sizeof(*rx));
-	if (peerlink_hello_len(hello, hlen) != (long)hlen) {
+	if (hlen < PEERLINK_HELLO_PLAIN || peerlink_hello_len(hello, hlen) != (long)hlen) {
 		snprintf(err, errlen, "not coordfs's peer protocol");
 		return COORD_EPROTO;
 	}
@@ -264,7 +264,7 @@ int peerlink_hello_take(const struct peerlink_keys *k, int self, const struct pe
 			 self);
 		return COORD_EBADCONFIG;
 	}
-	if (id == (uint32_t)self || id > INT32_MAX) {
+	if (id == (uint32_t)self || id < 1 || id > 255) { /* member numbers are 1..255 (config.c) */
 		snprintf(err, errlen, "%s: that is not another member's number", who);
 		return COORD_ENOAUTH;
 	}
