@@ -293,11 +293,36 @@ int peerlink_hello_take(const struct peerlink_keys *k, int self, const struct pe
 	size_t at = HELLO_SIGNED + crypto_secretstream_xchacha20poly1305_HEADERBYTES;
 	if (bad || peerlink_open(rx, ids, hello + at, 8 + PEERLINK_ABYTES) != 0 || memcmp(ids, hello + 8, 8) != 0) {
 		sodium_memzero(rx, sizeof(*rx));
-		snprintf(err, errlen, "%s does not hold server.%u's key (memberKeysFile)", who, id);
+		snprintf(err, errlen, "%s does not hold server.%u's key, or has another key for this member (check "
+			 "memberKeysFile and secretKeyFile on both)", who, id);
 		return COORD_ENOAUTH;
 	}
 	*from = (int)id;
 	return COORD_OK;
+}
+
+size_t peerlink_refusal_make(uint8_t out[PEERLINK_REFUSAL_MAX], const char *why)
+{
+	size_t n = strlen(why);
+	if (n > 255)
+		n = 255;
+	memcpy(out, "CFPNO", 5);
+	out[5] = (uint8_t)n;
+	memcpy(out + 6, why, n);
+	return 6 + n;
+}
+
+int peerlink_refusal_text(const uint8_t *p, size_t n, char *out, size_t outlen)
+{
+	if (n < 6 || memcmp(p, "CFPNO", 5) != 0)
+		return -1;
+	size_t len = p[5] < n - 6 ? p[5] : n - 6;
+	char text[256];
+	for (size_t i = 0; i < len; i++) /* printable only: it came from the network */
+		text[i] = p[6 + i] >= 0x20 && p[6 + i] < 0x7f ? (char)p[6 + i] : '?';
+	text[len] = '\0';
+	snprintf(out, outlen, "it refused this member's link: %s", text);
+	return 0;
 }
 
 size_t peerlink_overhead(int curve) { return curve ? PEERLINK_ABYTES : 0; }

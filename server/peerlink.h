@@ -7,6 +7,8 @@
  *   hello (connector):    "CFPEER" | u8 version | u8 mode | u32 from | u32 to
  *                         [| 32 ephemeral public key | 24 stream header | sealed(u32 from | u32 to)]
  *   then frames:          u32 length | message            (mode 1: the message sealed)
+ * A listener that refuses a hello answers "CFPNO" | u8 n | n bytes of why, then closes, so the
+ * refused member's log says why too (a stranger learns nothing it did not send).
  * mode 0 is plaintext (auth=none); mode 1 (auth=curve) authenticates and encrypts with the members'
  * CURVE keys (X25519, as CurveZMQ; the same key files). Both ends mix four X25519 results, as
  * Noise's KK pattern does: ephemeral-ephemeral (forward secrecy), connector's static with the
@@ -85,6 +87,11 @@ int peerlink_hello_make(const struct peerlink_keys *k, int self, int to, const u
  */
 int peerlink_hello_take(const struct peerlink_keys *k, int self, const struct peerlink_greeting *g,
 			const uint8_t *hello, size_t hlen, int *from, struct peerlink_rx *rx, char *err, size_t errlen);
+#define PEERLINK_REFUSAL_MAX (6 + 255)
+/* The refusal message for why (truncated to 255 bytes) into out; returns its length. */
+size_t peerlink_refusal_make(uint8_t out[PEERLINK_REFUSAL_MAX], const char *why);
+/* If p[0..n) is a refusal, its text as "member refused this link: WHY" into out; 0, else -1. */
+int peerlink_refusal_text(const uint8_t *p, size_t n, char *out, size_t outlen);
 /* Bytes sealing adds to a message (0 in plaintext). */
 size_t peerlink_overhead(int curve);
 /* Seal msg into out (len + overhead bytes; out may not overlap msg). */

@@ -30,6 +30,7 @@
 #define HANDSHAKE_NS (10LL * 1000000000)
 #define READ_MIN (64u << 10)          /* free room wanted before a read */
 #define REFUSAL_LOG_NS (10LL * 1000000000)
+#define STABLE_NS (1000000000LL)              /* up this long: a drop is news, said again */
 
 enum { PO_IDLE, PO_RESOLVING, PO_CONNECTING, PO_GREETING, PO_UP };
 enum { REFUSED_PROTOCOL, REFUSED_AUTH, REFUSED_CONFIG };
@@ -95,28 +96,38 @@ static void out_reset(struct peers *ps, struct peer_out *o)
 	sodium_memzero(&o->tx, sizeof(o->tx));
 }
 
-/* The link failed or dropped: try again later, and report a loss of a link that was up. */
-static void out_fail(struct peers *ps, struct peer_out *o, const char *why)
+/*
+ * The link failed or dropped: try again later. A link that was up and dropped (not refused) is
+ * reported lost; one that had been up for a while is tried again at once, one that keeps dropping
+ * right after it links backs off like a failed attempt. Problems are logged once until the link
+ * has stayed up for STABLE_NS (then "linked" is said again).
+ */
+static void out_fail_as(struct peers *ps, struct peer_out *o, const char *why, int refused)
 {
 	int was_up = o->state == PO_UP;
+	int64_t now = mono_ns();
+	int stable = was_up && now - o->up_ns >= STABLE_NS;
 	out_reset(ps, o);
 	o->state = PO_IDLE;
-	if (was_up) {
-		o->backoff_ms = RETRY_MIN_MS;
+	if (was_up && !refused)
 		o->lost = 1;
-		LOG_INFO("link to member %d (%s:%d) dropped: %s; reconnecting", o->id, o->host, o->port, why);
+	if (stable) {
+		o->backoff_ms = RETRY_MIN_MS;
+		LOG_INFO("link to member %d (%s:%d) dropped: %s; linking again", o->id, o->host, o->port, why);
+		o->said = 0;
 	} else {
 		o->backoff_ms = o->backoff_ms ? o->backoff_ms * 2 : RETRY_MIN_MS;
 		if (o->backoff_ms > RETRY_MAX_MS)
 			o->backoff_ms = RETRY_MAX_MS;
-		if (!o->said) {
-			LOG_INFO("cannot link to member %d at %s:%d yet: %s (trying every %d ms; said once)", o->id,
-				 o->host, o->port, why, RETRY_MAX_MS);
-			o->said = 1;
-		}
+		if (!o->said)
+			coord_log(refused ? COORD_LOG_ERROR : COORD_LOG_INFO, "cannot link to member %d at %s:%d: %s "
+				  "(trying again every %d ms; said once)", o->id, o->host, o->port, why, RETRY_MAX_MS);
+		o->said = 1;
 	}
-	o->retry_ns = mono_ns() + (int64_t)o->backoff_ms * 1000000;
+	o->retry_ns = now + (int64_t)o->backoff_ms * 1000000;
 }
+
+static void out_fail(struct peers *ps, struct peer_out *o, const char *why) { out_fail_as(ps, o, why, 0); }
 
 static void out_connect_next(struct peers *ps, struct peer_out *o)
 {
@@ -392,29 +403,32 @@ static void out_greeting(struct peers *ps, struct peer_out *o)
 	size_t hlen;
 	char why[300];
 	if (peerlink_hello_make(&ps->keys, ps->self, o->id, o->rx, o->rxlen, hello, &hlen, &o->tx, why, sizeof(why))) {
-		if (!o->said)
-			LOG_ERROR("member %d (%s:%d): %s", o->id, o->host, o->port, why);
-		o->said = 1;
-		out_fail(ps, o, why);
+		out_fail_as(ps, o, why, 1);
 		return;
 	}
 	buf_reset(&o->q);
 	buf_put(&o->q, hello, hlen);
 	o->qoff = 0;
 	o->state = PO_UP;
-	o->backoff_ms = 0;
-	LOG_INFO("linked to member %d at %s:%d%s", o->id, o->host, o->port, o->tx.curve ? " (CURVE keys)" : "");
-	o->said = 0;
+	o->up_ns = mono_ns();
+	if (!o->said)
+		LOG_INFO("linked to member %d at %s:%d%s", o->id, o->host, o->port, o->tx.curve ? " (CURVE keys)" : "");
 	if (o->q.oom || out_flush(ps, o) < 0)
 		out_fail(ps, o, o->q.oom ? "out of memory" : strerror(errno));
 }
 
-/* Anything readable on an up out link is its end: the other side never sends after greeting. */
+/*
+ * Anything readable on an up out link is its end: the other side sends nothing after its
+ * greeting but, when it refuses our hello, "CFPNO" and why (peerlink.h).
+ */
 static void out_readable(struct peers *ps, struct peer_out *o)
 {
-	uint8_t b[64];
-	ssize_t r = recv(o->fd, b, sizeof(b), 0);
-	if (r == 0)
+	uint8_t b[PEERLINK_REFUSAL_MAX + 1];
+	ssize_t r = recv(o->fd, b, sizeof(b) - 1, 0);
+	char why[PEERLINK_REFUSAL_MAX + 64];
+	if (r > 0 && peerlink_refusal_text((const uint8_t *)b, (size_t)r, why, sizeof(why)) == 0)
+		out_fail_as(ps, o, why, 1);
+	else if (r == 0)
 		out_fail(ps, o, "closed by the other end");
 	else if (r > 0)
 		out_fail(ps, o, "it sent bytes where none belong");
@@ -526,13 +540,16 @@ static int in_hello(struct peers *ps, struct peer_in *in)
 	int from = 0;
 	int rc = peerlink_hello_take(&ps->keys, ps->self, &in->greet, in->rx + in->rxoff, (size_t)want, &from,
 				     &in->crypt, why, sizeof(why));
-	if (rc) {
-		refuse(ps, in, refusal_kind(rc), why);
-		return -1;
-	}
-	if (!is_member(ps, from)) {
+	if (!rc && !is_member(ps, from)) {
 		snprintf(why, sizeof(why), "it claims to be member %d, which has no server.%d line here", from, from);
-		refuse(ps, in, REFUSED_AUTH, why);
+		rc = COORD_ENOAUTH;
+	}
+	if (rc) {
+		/* A coordfs member that is refused is told why, so its own log says it too. */
+		uint8_t no[PEERLINK_REFUSAL_MAX];
+		size_t nl = peerlink_refusal_make(no, why);
+		(void)!send(in->fd, no, nl, MSG_NOSIGNAL | MSG_DONTWAIT);
+		refuse(ps, in, refusal_kind(rc), why);
 		return -1;
 	}
 	sodium_memzero(&in->greet, sizeof(in->greet));
@@ -703,7 +720,10 @@ void peers_io(struct peers *ps, const struct pollfd *pf, int n, void (*lost)(voi
 			out_start(ps, o);
 		else if (o->state == PO_RESOLVING)
 			out_check_resolve(ps, o);
-		else if ((o->state == PO_CONNECTING || o->state == PO_GREETING) && now > o->deadline_ns)
+		else if (o->state == PO_UP && o->said && now - o->up_ns >= STABLE_NS) {
+			o->said = 0;
+			LOG_INFO("linked to member %d at %s:%d%s", o->id, o->host, o->port, o->tx.curve ? " (CURVE keys)" : "");
+		} else if ((o->state == PO_CONNECTING || o->state == PO_GREETING) && now > o->deadline_ns)
 			out_fail(ps, o, o->state == PO_CONNECTING ? "no answer to connect in 10 s" : "no greeting in 10 s");
 	}
 	for (int i = 0; i < PEERS_IN_MAX; i++)

@@ -49,7 +49,8 @@ struct peer_out {
 	void *gai;               /* a name being resolved (struct gaicb *), or NULL */
 	struct addrinfo *ai, *ai_cur; /* PO_CONNECTING: the addresses of the name, the next to try */
 	int lost;                /* dropped after it was up: to report at the next peers_io */
-	int said;                /* the last failure was logged (said once until it connects) */
+	int said;                /* a failure was logged: quiet until the link stays up (peers.c) */
+	int64_t up_ns;           /* when it last linked */
 	struct buf q;            /* framed bytes to write; q.p[qoff..] not yet written */
 	size_t qoff;
 	struct buf after;        /* messages sent while a snapshot streams: u32 len + message each */

@@ -4,8 +4,8 @@
  * sealed frame and the decoding of a member's message must refuse any bytes cleanly.
  *
  * Each input is tried as a hello (to a plaintext member and to one with keys, after its
- * greeting), as a greeting (by a connecting member, plaintext and with keys), as a sealed frame of
- * an established link, and as a peer message; whatever decodes as a peer message must survive a
+ * greeting), as a greeting (by a connecting member, plaintext and with keys), as a refusal, as a
+ * sealed frame of an established link, and as a peer message; whatever decodes as a peer message must survive a
  * round trip through its encoder when it is a raft message. Seeds: tests/fuzz/corpus_peer/.
  */
 #include <stdint.h>
@@ -138,5 +138,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	try_greeting(&curve_keys[1], data, size);
 	try_frame(data, size);
 	try_message(data, size);
+	char why[PEERLINK_REFUSAL_MAX + 64];
+	if (peerlink_refusal_text(data, size, why, sizeof(why)) == 0 && strlen(why) >= sizeof(why))
+		die("a refusal's text overran");
 	return 0;
 }

@@ -402,6 +402,22 @@ static void test_strangers_and_a_member_with_the_wrong_auth_are_refused(void)
 	pump_for(50);
 	CHECK(ngot[0] == 1 && got[0][0].len == 5 && memcmp(got[0][0].data, "still", 5) == 0);
 	CHECK_EQ(lost_count[0][2], 0);
+	/* member 3 with keys, but not the key the others know as server.3's: its hello is refused
+	 * after its link was up for a moment, and that is a refusal, never a lost member (which would
+	 * make it forget its leader), however often it tries */
+	member_close(2);
+	keys[2].curve = 1;
+	crypto_box_keypair(keys[2].pub, keys[2].sec);
+	for (int j = 0; j < N; j++)
+		if (keys[2].member[j].id == 3)
+			memcpy(keys[2].member[j].pub, keys[2].pub, 32);
+	uint64_t before = ps[0].refused;
+	member_open(2);
+	pump_for(1500);
+	CHECK(ps[0].refused >= before + 2);
+	CHECK(!peers_up(&ps[0], 3));
+	CHECK_EQ(lost_count[2][1], 0);
+	CHECK_EQ(lost_count[2][2], 0);
 	teardown();
 }
 
