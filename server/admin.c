@@ -104,7 +104,7 @@ static void mntr(const struct server *s, struct buf *b)
 	say(b, "coordfs_server_id\t%d\n", s->cfg.my_id);
 	say(b, "coordfs_last_zxid\t0x%" PRIx64 "\n", s->st.last_zxid);
 	say(b, "coordfs_session_count\t%zu\n", s->st.sessions.count);
-	say(b, "coordfs_auth_refused\t%" PRIu64 "\n", s->zap.refused_keys + s->zap.refused_plain);
+	say(b, "coordfs_auth_refused\t%" PRIu64 "\n", s->zap.refused_keys + s->zap.refused_plain + s->peers.refused);
 	say(b, "coordfs_cnxns_refused\t%" PRIu64 "\n", s->zap.refused_cnxns);
 	say(b, "coordfs_log_fsyncs\t%" PRIu64 "\n", s->stats.fsyncs);
 	say(b, "coordfs_txns_logged\t%" PRIu64 "\n", s->stats.txns_logged);

@@ -1,7 +1,7 @@
 /*
  * peerwire.h: the messages members exchange on the peer port, version 2.
  *
- * One ZeroMQ frame per message, little-endian, `bytes` = u32 length + bytes:
+ * One message per peer-link frame (peers.h), little-endian, `bytes` = u32 length + bytes:
  *   u8 version | u8 kind | body
  *   PEER_RAFT:          u8 type | u32 from | u32 to | u64 term | u64 index | u64 log_term |
  *                       u64 commit | u64 ctx | u64 durable | u8 reject | u32 n | n x (u64 term | u8 type | bytes data)

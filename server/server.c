@@ -1044,6 +1044,8 @@ static int process_ready(struct server *s)
 			install_snapshot(s, rd.snap_index, rd.snap_term);
 		for (size_t i = 0; i < rd.nmsgs; i++)
 			send_raft(s, &rd.msgs[i]);
+		if (rd.nmsgs && !s->standalone)
+			peers_flush(&s->peers); /* on the wire while we write and sync */
 		int err = COORD_OK;
 		if (rd.truncate && (err = txnlog_truncate_after(s->log, rd.truncate_after))) {
 			disk_failed(s, err);
@@ -1463,7 +1465,7 @@ static int bind_client_port(struct server *s, char *err, size_t errlen)
 	zmq_setsockopt(s->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
 	zmq_setsockopt(s->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
 	zmq_setsockopt(s->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
-	if (zap_server_socket(&s->zap, s->sock, ZAP_DOMAIN_CLIENT) != 0 || zap_monitor(&s->zap, s->zctx, s->sock) != 0) {
+	if (zap_server_socket(&s->zap, s->sock) != 0 || zap_monitor(&s->zap, s->zctx, s->sock) != 0) {
 		snprintf(err, errlen, "cannot set up authentication on the client port: %s", zmq_strerror(errno));
 		return COORD_EIO;
 	}
@@ -1526,8 +1528,15 @@ int server_open(const struct coord_config *cfg, struct server **out, char *err, 
 	}
 	if ((rc = zap_open(&s->zap, s->zctx, &s->cfg, err, errlen)))
 		goto fail;
-	if (!s->standalone && (rc = peers_open(&s->peers, s->zctx, &s->cfg, &s->zap, err, errlen)))
-		goto fail;
+	if (!s->standalone) {
+		struct peerlink_keys keys;
+		if (s->zap.curve && (rc = peerlink_keys_load(&keys, &s->cfg, err, errlen)))
+			goto fail;
+		rc = peers_open(&s->peers, &s->cfg, s->zap.curve ? &keys : NULL, err, errlen);
+		sodium_memzero(&keys, sizeof(keys));
+		if (rc)
+			goto fail;
+	}
 	if (s->standalone)
 		process_ready(s); /* apply the whole durable log before the first client can read */
 	if ((rc = bind_client_port(s, err, errlen)) || (rc = zap_start(&s->zap, err, errlen)))
@@ -1574,21 +1583,18 @@ static int drain_clients(struct server *s)
 	return 1;
 }
 
-/* The same for the peer port. */
+/* The same for the peer links. */
 static int drain_peers(struct server *s)
 {
 	if (s->standalone)
 		return 0;
 	for (int k = 0; k < DRAIN_MAX; k++) {
-		zmq_msg_t body;
+		const uint8_t *msg;
+		size_t len;
 		int from = 0;
-		int r = peers_recv(&s->peers, &from, &body);
-		if (r == 0)
+		if (!peers_recv(&s->peers, &from, &msg, &len))
 			return 0;
-		if (r < 0)
-			continue;
-		handle_peer(s, from, zmq_msg_data(&body), zmq_msg_size(&body));
-		zmq_msg_close(&body);
+		handle_peer(s, from, msg, len);
 	}
 	return 1;
 }
@@ -1624,62 +1630,55 @@ static int hand_over(struct server *s, int64_t *deadline)
 }
 
 /*
- * One poll(2) over the sockets' ZMQ_FDs instead of zmq_poll: libzmq's zmq_poll asks every socket
- * for ZMQ_EVENTS before and after it sleeps, and each ask costs a poll and a getpid, so a pass
- * cost about 25 system calls on a leader. ZMQ_FD is edge-triggered: it is readable when the
- * socket's mailbox holds commands, not when a message is waiting. A socket drained until EAGAIN
- * has an empty mailbox, so the fd then says when something new comes; but a send on a socket may
- * swallow the command that announced a message, so the client port, which we also send on, is
- * drained again after any send. The peer port and the monitors are only read from.
+ * One poll(2) over the client port's ZMQ_FD and the peer links' sockets instead of zmq_poll:
+ * libzmq's zmq_poll asks every socket for ZMQ_EVENTS before and after it sleeps, and each ask
+ * costs a poll and a getpid. ZMQ_FD is edge-triggered: it is readable when the socket's mailbox
+ * holds commands, not when a message is waiting. A socket drained until EAGAIN has an empty
+ * mailbox, so the fd then says when something new comes; but a send on a socket may swallow the
+ * command that announced a message, so the client port, which we also send on, is drained again
+ * after any send. The peer links are plain sockets (level-triggered); what they read and did not
+ * hand over yet keeps more_peer set.
  */
 int server_run(struct server *s)
 {
 	s->next_tick_ns = mono_ns() + s->tick_ns;
 	int64_t hand_over_deadline = 0;
-	int more_cl = 1, more_peer = 1, more_mon = 1; /* may hold something: drain without waiting */
+	int more_cl = 1, more_peer = 1; /* may hold something: drain without waiting */
+	struct pollfd pf[1 + PEERS_POLL_MAX];
 	while (!s->stop || hand_over(s, &hand_over_deadline)) {
-		struct pollfd pf[2 + PEERS_MAX];
-		int kind[2 + PEERS_MAX]; /* 0 client port, 1 peer port, 2 a monitor */
-		int n = 0;
+		int n = 0, npeer = 0;
 		size_t fdlen = sizeof(int);
-		if (zmq_getsockopt(s->sock, ZMQ_FD, &pf[n].fd, &fdlen) == 0)
-			kind[n++] = 0;
-		if (!s->standalone) {
-			fdlen = sizeof(int);
-			if (zmq_getsockopt(s->peers.router, ZMQ_FD, &pf[n].fd, &fdlen) == 0)
-				kind[n++] = 1;
-			for (int i = 0; i < s->peers.n; i++) {
-				fdlen = sizeof(int);
-				if (s->peers.p[i].mon && zmq_getsockopt(s->peers.p[i].mon, ZMQ_FD, &pf[n].fd, &fdlen) == 0)
-					kind[n++] = 2;
-			}
+		if (zmq_getsockopt(s->sock, ZMQ_FD, &pf[n].fd, &fdlen) == 0) {
+			pf[n].events = POLLIN;
+			n++;
 		}
-		for (int i = 0; i < n; i++)
-			pf[i].events = POLLIN;
-		if (s->sock_sent)
-			more_cl = 1;
+		int first_peer = n;
+		if (!s->standalone)
+			peers_flush(&s->peers);
 		int64_t now = mono_ns();
 		long wait_ms = (long)((s->next_tick_ns - now + 999999) / 1000000);
-		if (wait_ms < 0 || more_cl || more_peer || more_mon)
+		if (!s->standalone) {
+			npeer = peers_pollfds(&s->peers, pf + n, &wait_ms);
+			n += npeer;
+		}
+		if (s->sock_sent)
+			more_cl = 1;
+		if (wait_ms < 0 || more_cl || more_peer)
 			wait_ms = 0;
 		int pr = poll(pf, (nfds_t)n, (int)wait_ms);
 		if (pr < 0 && errno != EINTR) {
 			LOG_ERROR("poll: %s", strerror(errno));
 			return COORD_EIO;
 		}
-		for (int i = 0; pr > 0 && i < n; i++) {
-			if (!pf[i].revents)
-				continue;
-			if (kind[i] == 0)
-				more_cl = 1;
-			else if (kind[i] == 1)
-				more_peer = 1;
-			else
-				more_mon = 1;
+		if (pr < 0)
+			for (int i = 0; i < n; i++)
+				pf[i].revents = 0;
+		if (first_peer && pf[0].revents)
+			more_cl = 1;
+		if (!s->standalone) {
+			peers_io(&s->peers, pf + first_peer, npeer, peer_lost, s);
+			more_peer = 1;
 		}
-		if (more_mon && !s->standalone)
-			peers_poll_monitors(&s->peers, peer_lost, s);
-		more_mon = 0;
 		if (more_peer)
 			more_peer = drain_peers(s);
 		if (more_cl) {

@@ -53,44 +53,6 @@ static const char *more_text(uint64_t n, char *buf, size_t len)
 	return buf;
 }
 
-/* Members' keys: "server.N KEY" lines, one per server line, no strangers. */
-static int check_members(const struct coord_authkeys *ak, const struct coord_config *cfg, char *err, size_t errlen)
-{
-	for (size_t i = 0; i < ak->n; i++) {
-		int id = 0;
-		char extra;
-		if (sscanf(ak->v[i].name, "server.%d%c", &id, &extra) != 1) {
-			snprintf(err, errlen, "%s: '%s' is not a member name (expected server.N KEY lines)",
-				 cfg->member_keys_file, ak->v[i].name);
-			return COORD_EBADCONFIG;
-		}
-		int found = 0;
-		for (int m = 0; m < cfg->nmembers; m++)
-			found |= cfg->members[m].id == id;
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(ak->v[j].name, ak->v[i].name) == 0)
-				found = -1;
-		if (found != 1) {
-			snprintf(err, errlen, "%s: %s %s", cfg->member_keys_file, ak->v[i].name,
-				 found ? "has two keys (expected one per member)" : "has no server line in the config");
-			return COORD_EBADCONFIG;
-		}
-	}
-	for (int m = 0; m < cfg->nmembers; m++) {
-		char name[32];
-		snprintf(name, sizeof(name), "server.%d", cfg->members[m].id);
-		int found = 0;
-		for (size_t i = 0; i < ak->n; i++)
-			found |= strcmp(ak->v[i].name, name) == 0;
-		if (!found) {
-			snprintf(err, errlen, "%s: no key for %s (expected a line '%s KEY' for every member)",
-				 cfg->member_keys_file, name, name);
-			return COORD_EBADCONFIG;
-		}
-	}
-	return COORD_OK;
-}
-
 int zap_open(struct zap *z, void *zctx, const struct coord_config *cfg, char *err, size_t errlen)
 {
 	memset(z, 0, sizeof(*z));
@@ -104,21 +66,6 @@ int zap_open(struct zap *z, void *zctx, const struct coord_config *cfg, char *er
 		if ((rc = coord_key_load(cfg->client_secret_key_file, 1, &z->client_kp, err, errlen)) ||
 		    (rc = coord_authkeys_load(cfg->authorized_keys_file, &z->clients, err, errlen)))
 			return rc;
-		if (cfg->nmembers) {
-			if ((rc = coord_key_load(cfg->secret_key_file, 1, &z->member_kp, err, errlen)) ||
-			    (rc = coord_authkeys_load(cfg->member_keys_file, &z->members, err, errlen)) ||
-			    (rc = check_members(&z->members, cfg, err, errlen)))
-				return rc;
-			char mine[32];
-			snprintf(mine, sizeof(mine), "server.%d", cfg->my_id);
-			for (size_t i = 0; i < z->members.n; i++)
-				if (strcmp(z->members.v[i].name, mine) == 0 &&
-				    strcmp(z->members.v[i].z85, z->member_kp.public_z85) != 0) {
-					snprintf(err, errlen, "%s: the key of %s is not the public half of secretKeyFile %s",
-						 cfg->member_keys_file, mine, cfg->secret_key_file);
-					return COORD_EBADCONFIG;
-				}
-		}
 		LOG_INFO("auth=curve: clients need a key listed in %s (%zu keys); %s", cfg->authorized_keys_file,
 			 z->clients.n, cfg->nmembers ? "members need their key in memberKeysFile" : "standalone");
 	} else {
@@ -152,11 +99,8 @@ void zap_close(struct zap *z)
 		zmq_close(z->sock);
 	if (z->mon)
 		zmq_close(z->mon);
-	if (z->peer_mon)
-		zmq_close(z->peer_mon);
-	z->sock = z->mon = z->peer_mon = NULL;
+	z->sock = z->mon = NULL;
 	coord_authkeys_free(&z->clients);
-	coord_authkeys_free(&z->members);
 	free(z->conns);
 	z->conns = NULL;
 	z->nconns = z->cconns = 0;
@@ -165,41 +109,19 @@ void zap_close(struct zap *z)
 	z->mu_init = 0;
 }
 
-int zap_server_socket(struct zap *z, void *sock, const char *domain)
+int zap_server_socket(struct zap *z, void *sock)
 {
-	if (!z->curve && (strcmp(domain, ZAP_DOMAIN_CLIENT) != 0 || !z->max_cnxns))
-		return 0; /* plaintext peers, or nothing to count: no handler needed */
+	if (!z->curve && !z->max_cnxns)
+		return 0; /* nothing to check or count: no handler needed */
 	int one = 1;
-	if (zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, domain, strlen(domain)) != 0)
+	if (zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, ZAP_DOMAIN_CLIENT, strlen(ZAP_DOMAIN_CLIENT)) != 0)
 		return -1;
 	if (!z->curve)
 		return 0;
-	const char *sec = strcmp(domain, ZAP_DOMAIN_PEER) == 0 ? z->member_kp.secret_z85 : z->client_kp.secret_z85;
 	if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof(one)) != 0 ||
-	    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, sec, COORD_KEY_Z85_LEN) != 0)
+	    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, z->client_kp.secret_z85, COORD_KEY_Z85_LEN) != 0)
 		return -1;
 	return 0;
-}
-
-int zap_peer_client(struct zap *z, void *sock, int id, char *err, size_t errlen)
-{
-	if (!z->curve)
-		return COORD_OK;
-	char name[32];
-	snprintf(name, sizeof(name), "server.%d", id);
-	for (size_t i = 0; i < z->members.n; i++) {
-		if (strcmp(z->members.v[i].name, name) != 0)
-			continue;
-		if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, z->members.v[i].z85, COORD_KEY_Z85_LEN) != 0 ||
-		    zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, z->member_kp.public_z85, COORD_KEY_Z85_LEN) != 0 ||
-		    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, z->member_kp.secret_z85, COORD_KEY_Z85_LEN) != 0) {
-			snprintf(err, errlen, "cannot set the CURVE keys for %s: %s", name, zmq_strerror(zmq_errno()));
-			return COORD_EIO;
-		}
-		return COORD_OK;
-	}
-	snprintf(err, errlen, "no key for %s", name);
-	return COORD_EBADCONFIG;
 }
 
 int zap_monitor(struct zap *z, void *zctx, void *client_sock)
@@ -273,38 +195,6 @@ static void conn_remove(struct zap *z, int fd, char *ip, size_t iplen)
 			return;
 		}
 	snprintf(ip, iplen, "?");
-}
-
-/* The peer port's monitor: only failed handshakes (a member without a key, or with the wrong idea
- * of our key); wrong keys are logged by answer(). */
-static void take_peer_monitor(struct zap *z)
-{
-	while (z->peer_mon) {
-		zmq_msg_t ev;
-		zmq_msg_init(&ev);
-		if (zmq_msg_recv(&ev, z->peer_mon, ZMQ_DONTWAIT) < 0) {
-			zmq_msg_close(&ev);
-			return;
-		}
-		uint16_t event = 0;
-		if (zmq_msg_size(&ev) >= 2)
-			memcpy(&event, zmq_msg_data(&ev), 2);
-		int more = zmq_msg_more(&ev);
-		zmq_msg_close(&ev);
-		if (more) {
-			zmq_msg_init(&ev);
-			zmq_msg_recv(&ev, z->peer_mon, 0);
-			zmq_msg_close(&ev);
-		}
-		uint64_t sup;
-		char more_buf[80];
-		if ((event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) &&
-		    ratelog_ok(&z->log_member_plain, mono_ns(), &sup)) {
-			z->refused_plain++;
-			LOG_WARN("peer port: refused a connection whose handshake failed (no CURVE key, or not this "
-				 "member's key: a forged or misconfigured member)%s", more_text(sup, more_buf, sizeof(more_buf)));
-		}
-	}
 }
 
 static void take_monitor(struct zap *z)
@@ -404,20 +294,6 @@ static void answer(struct zap *z)
 
 	if (n < 6) {
 		reply(z, &reqid, "500", "malformed ZAP request", "");
-	} else if (strcmp(domain, ZAP_DOMAIN_PEER) == 0) {
-		const struct coord_authkey *k = is_curve ? coord_authkeys_find(&z->members, zmq_msg_data(&f[6])) : NULL;
-		if (!z->curve) {
-			reply(z, &reqid, "200", "OK", "");
-		} else if (k) {
-			reply(z, &reqid, "200", "OK", k->name);
-		} else {
-			z->refused_keys++;
-			if (ratelog_ok(&z->log_member, now, &sup))
-				LOG_WARN("peer port: refused a connection from %s with key %s: not a member's key in "
-					 "memberKeysFile (a forged or misconfigured member)%s", ip, kz[0] ? kz : "(none)",
-					 more_text(sup, more_buf, sizeof(more_buf)));
-			reply(z, &reqid, "400", "not a member", "");
-		}
 	} else if (strcmp(domain, ZAP_DOMAIN_CLIENT) == 0) {
 		char principal[COORD_PRINCIPAL_MAX + 1] = "";
 		pthread_mutex_lock(&z->mu);
@@ -452,40 +328,22 @@ static void answer(struct zap *z)
 		zmq_msg_close(&f[i]);
 }
 
-int zap_monitor_peers(struct zap *z, void *zctx, void *peer_sock)
-{
-	if (!z->curve)
-		return 0;
-	if (zmq_socket_monitor(peer_sock, "inproc://coordd-peer-port-monitor",
-			       ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0)
-		return -1;
-	z->peer_mon = zmq_socket(zctx, ZMQ_PAIR);
-	int zero = 0;
-	if (!z->peer_mon || zmq_setsockopt(z->peer_mon, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
-	    zmq_connect(z->peer_mon, "inproc://coordd-peer-port-monitor") != 0)
-		return -1;
-	return 0;
-}
-
 /* The handler's thread: it alone uses the ZAP socket and the monitors once started. */
 static void *zap_main(void *arg)
 {
 	struct zap *z = arg;
 	while (!__atomic_load_n(&z->stopping, __ATOMIC_ACQUIRE)) {
-		zmq_pollitem_t it[4];
+		zmq_pollitem_t it[3];
 		int n = 0;
 		it[n++] = (zmq_pollitem_t){NULL, z->wake[0], ZMQ_POLLIN, 0};
 		it[n++] = (zmq_pollitem_t){z->sock, 0, ZMQ_POLLIN, 0};
 		if (z->mon)
 			it[n++] = (zmq_pollitem_t){z->mon, 0, ZMQ_POLLIN, 0};
-		if (z->peer_mon)
-			it[n++] = (zmq_pollitem_t){z->peer_mon, 0, ZMQ_POLLIN, 0};
 		if (zmq_poll(it, n, 100) < 0 && zmq_errno() != EINTR) {
 			LOG_ERROR("ZAP handler: zmq_poll: %s", zmq_strerror(zmq_errno()));
 			break;
 		}
 		take_monitor(z);
-		take_peer_monitor(z);
 		for (int i = 0; i < 1024; i++) {
 			int ev = 0;
 			size_t sl = sizeof(ev);

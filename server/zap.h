@@ -1,13 +1,13 @@
 /*
- * zap.h: who may connect: the ZAP handler (ZeroMQ's authentication protocol, RFC 27) for both
- * ports, the per-address connection count behind maxClientCnxns, and rate-limited refusal logs.
+ * zap.h: who may connect to the client port: the ZAP handler (ZeroMQ's authentication protocol,
+ * RFC 27), the per-address connection count behind maxClientCnxns, and rate-limited refusal logs.
+ * (The peer port is not ZeroMQ's: peers.c and peerlink.c check members.)
  *
  * The handler runs on a thread of its own (handshakes do not wait for the server's loop, and the
  * loop's poll set stays the server's), which alone touches the ZAP socket, the port monitors and
  * the connection table once zap_start ran; the list of client keys is shared with the server's
  * thread (principal checks, SIGHUP reload) under a mutex. With auth=curve the
- * client port admits keys of authorizedKeysFile (the principal is the connection's User-Id) and
- * the peer port admits only the members' keys of memberKeysFile (User-Id "server.N"). With
+ * client port admits keys of authorizedKeysFile (the principal is the connection's User-Id). With
  * auth=none the client port still asks the handler (ZMQ_ZAP_DOMAIN is set), for maxClientCnxns,
  * and every connection is anonymous. A connection is counted from its accept (socket monitor,
  * getpeername) to its disconnect, so refused and half-open ones count too while they last.
@@ -23,7 +23,6 @@
 #include "curve.h"
 
 #define ZAP_DOMAIN_CLIENT "client"
-#define ZAP_DOMAIN_PEER "peer"
 #define ZAP_IP_MAX 64
 
 /* Log a refusal of one kind at most once per interval, and say how many were not logged. */
@@ -43,14 +42,13 @@ struct zap {
 	int curve;
 	void *sock;                     /* REP on inproc://zeromq.zap.01 */
 	void *mon;                      /* PAIR: the client port's monitor events */
-	void *peer_mon;                 /* PAIR: the peer port's failed handshakes (auth=curve) */
-	struct coord_authkeys clients, members;
+	struct coord_authkeys clients;
 	char clients_file[COORD_DIR_MAX];
-	struct coord_keypair client_kp, member_kp; /* this server's secret keys */
+	struct coord_keypair client_kp; /* the client port's secret key */
 	int max_cnxns;                  /* 0 = unlimited */
 	struct zap_conn *conns;
 	size_t nconns, cconns;
-	struct ratelog log_key, log_nokey, log_member, log_member_plain, log_cnxns;
+	struct ratelog log_key, log_nokey, log_cnxns;
 	uint64_t refused_keys, refused_cnxns, refused_plain;
 	int failed_handshake;           /* the next disconnect is (most likely) that connection's */
 	pthread_mutex_t mu;             /* guards clients (reload and principal checks vs the handler) */
@@ -67,14 +65,10 @@ struct zap {
  */
 int zap_open(struct zap *z, void *zctx, const struct coord_config *cfg, char *err, size_t errlen);
 void zap_close(struct zap *z);
-/* Make a server socket of the given domain use CURVE (when on) and ask the handler. */
-int zap_server_socket(struct zap *z, void *sock, const char *domain);
-/* Make a member's DEALER to member `id` a CURVE client of that member's key. */
-int zap_peer_client(struct zap *z, void *sock, int id, char *err, size_t errlen);
+/* Make the client port use CURVE (when on) and ask the handler. */
+int zap_server_socket(struct zap *z, void *sock);
 /* Watch the client port's connections (for maxClientCnxns and refusal logs). */
 int zap_monitor(struct zap *z, void *zctx, void *client_sock);
-/* Watch the peer port's failed handshakes (members without a key), to log them. */
-int zap_monitor_peers(struct zap *z, void *zctx, void *peer_sock);
 /* Start the handler's thread, once every socket it watches exists (the end of server_open). */
 int zap_start(struct zap *z, char *err, size_t errlen);
 /* SIGHUP (on the server's thread): read authorizedKeysFile again; on a bad file keep the old list

@@ -1,14 +1,16 @@
-"""Authentication (issue 8): CurveZMQ on the client port and the peer port, a ZAP handler that
-admits only listed keys and gives the session its principal, plaintext only with auth=none.
+"""Authentication (issue 8): CurveZMQ on the client port (a ZAP handler that admits only listed
+keys and gives the session its principal), the members' CURVE keys on the peer links (peerlink.c),
+plaintext only with auth=none.
 
 Every refusal is checked while a well-behaved client keeps being served, and for a clear message
 on the refused side and one log line on the server's."""
 import os
 import signal
+import socket
+import struct
 import subprocess
 
 import pytest
-import zmq
 
 import coordwire as cw
 from authtest import Keys
@@ -210,45 +212,65 @@ def peer_port(member):
     return int(line.split("=", 1)[1].split(":")[1])
 
 
-def test_curve_ensemble_replicates_and_refuses_a_forged_member(curve_ensemble, keys):
+def peer_greeting(sock):
+    """Read a member's greeting: (mode, member id)."""
+    g = b""
+    while len(g) < 12:
+        chunk = sock.recv(12 - len(g))
+        assert chunk, "the peer port closed before greeting"
+        g += chunk
+    assert g[:6] == b"CFPEER" and g[6] == 1, g
+    mode, (mid,) = g[7], struct.unpack("<I", g[8:12])
+    if mode == 1:
+        rest = b""
+        while len(rest) < 32:
+            rest += sock.recv(32 - len(rest))
+    return mode, mid
+
+
+def test_curve_ensemble_replicates_and_refuses_strangers_on_the_peer_port(curve_ensemble, keys):
     ens = curve_ensemble
-    m1 = ens.members[0]
+    m1, m2, m3 = ens.members
     ok(ens.hosts, "create", "/x", "1")
     with GoodClient(m1.port, curve=keys.curve("admin")) as good:
-        ctx = zmq.Context.instance()
-        # a stranger's key claiming to be member 2, and a plaintext one
-        fake_pub, fake_sec = zmq.curve_keypair()
         socks = []
-        for curve in (True, False):
-            s = ctx.socket(zmq.DEALER)
-            s.setsockopt(zmq.LINGER, 0)
-            s.setsockopt(zmq.ROUTING_ID, b"m2")
-            if curve:
-                s.curve_publickey, s.curve_secretkey = fake_pub, fake_sec
-                s.curve_serverkey = keys.make("member1").encode()
-            s.connect("tcp://127.0.0.1:%d" % peer_port(m1))
-            s.send(b"\x01garbage", zmq.DONTWAIT)
+
+        def dial(member):
+            s = socket.create_connection(("127.0.0.1", peer_port(member)), timeout=5)
             socks.append(s)
-        wait_until(lambda: log_lines(m1, "peer port: refused a connection from 127.0.0.1 with key %s"
-                                     % fake_pub.decode()), 10, what="the forged member to be refused")
-        wait_until(lambda: log_lines(m1, "peer port: refused a connection whose handshake failed"), 10,
-                   what="the member without a key to be refused")
-        # a member's real key claiming another member's id (one that is down, so the id is free on
-        # member 1's peer port): dropped by the check of the key's User-Id against the claim
-        ens.members[1].stop()
-        s = ctx.socket(zmq.DEALER)
-        s.setsockopt(zmq.LINGER, 0)
-        s.setsockopt(zmq.ROUTING_ID, b"m2")
-        s.curve_publickey, s.curve_secretkey = keys.make("member3").encode(), keys.secret("member3").encode()
-        s.curve_serverkey = keys.make("member1").encode()
-        s.connect("tcp://127.0.0.1:%d" % peer_port(m1))
-        s.send(b"\x01garbage")
-        socks.append(s)
-        wait_until(lambda: log_lines(m1, "server.3 claimed to be member 2"), 10, what="the impostor to be dropped")
+            return s
+
+        # something that is not the peer protocol
+        dial(m1).sendall(b"GET / HTTP/1.0\r\n\r\n")
+        wait_until(lambda: log_lines(m1, "peer port: refused a connection from 127.0.0.1: not coordfs's peer "
+                                     "protocol"), 10, what="the stranger to be refused")
+        # a member without keys: the member greets with its mode (1: CURVE), the plaintext hello is refused
+        s = dial(m2)
+        assert peer_greeting(s) == (1, 2)
+        s.sendall(b"CFPEER" + bytes([1, 0]) + struct.pack("<II", 3, 2))
+        wait_until(lambda: log_lines(m2, "claiming to be member 3 runs auth=none, this member auth=curve"), 10,
+                   what="the plaintext member to be refused")
+        # a stranger claiming to be member 2, without its key (an ephemeral key, a stream header
+        # and sealed ids it cannot make)
+        s = dial(m3)
+        assert peer_greeting(s) == (1, 3)
+        s.sendall(b"CFPEER" + bytes([1, 1]) + struct.pack("<II", 2, 3) + os.urandom(32 + 24 + 8 + 17))
+        wait_until(lambda: log_lines(m3, "claiming to be member 2 does not hold server.2's key"), 10,
+                   what="the forged member to be refused")
+        # a member number nobody has
+        s = dial(m1)
+        peer_greeting(s)
+        s.sendall(b"CFPEER" + bytes([1, 1]) + struct.pack("<II", 7, 1) + os.urandom(32 + 24 + 8 + 17))
+        wait_until(lambda: log_lines(m1, "claiming to be member 7: no such member"), 10,
+                   what="the unknown member to be refused")
+        for s in socks:  # each refused connection was closed by the member
+            s.settimeout(5)
+            while s.recv(4096):
+                pass
+            s.close()
         ok(ens.hosts, "set", "/x", "2")
         good.wait_calls(10)
-        for s in socks:
-            s.close(0)
     assert good.errors == []
-    for m in (ens.members[0], ens.members[2]):
+    for m in ens.members:
         wait_until(lambda: ok(m.hosts, "get", "/x") == "2", 10, what="every member to have /x")
+        assert not log_lines(m, "dropped:")  # no member link dropped meanwhile
