@@ -141,10 +141,19 @@ static void out_connect_next(struct peers *ps, struct peer_out *o)
 			continue;
 		}
 		tune(fd);
+		/* Data the other end has not acknowledged for syncLimit ticks (a cut network, a host gone
+		 * without a word) closes the link, which is then made again: a fresh connection is up
+		 * as soon as the network is back, where this one would wait out TCP's backed-off
+		 * retransmissions (up to minutes after a long cut). */
+		unsigned uto = ps->user_timeout_ms;
+		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto, sizeof(uto));
 		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0 || errno == EINPROGRESS) {
 			o->fd = fd;
 			o->state = PO_CONNECTING;
-			o->deadline_ns = mono_ns() + HANDSHAKE_NS;
+			/* A connect (and greeting) gets as long as sent data may go unacknowledged: once a
+			 * cut network heals, a fresh attempt's first SYN gets through at once, while one
+			 * attempt would wait out its own backed-off SYN retries. */
+			o->deadline_ns = mono_ns() + (int64_t)ps->user_timeout_ms * 1000000;
 			return;
 		}
 		err = errno;
@@ -724,7 +733,7 @@ void peers_io(struct peers *ps, const struct pollfd *pf, int n, void (*lost)(voi
 			o->said = 0;
 			LOG_INFO("linked to member %d at %s:%d%s", o->id, o->host, o->port, o->tx.curve ? " (CURVE keys)" : "");
 		} else if ((o->state == PO_CONNECTING || o->state == PO_GREETING) && now > o->deadline_ns)
-			out_fail(ps, o, o->state == PO_CONNECTING ? "no answer to connect in 10 s" : "no greeting in 10 s");
+			out_fail(ps, o, o->state == PO_CONNECTING ? "no answer to connect in syncLimit ticks" : "no greeting in syncLimit ticks");
 	}
 	for (int i = 0; i < PEERS_IN_MAX; i++)
 		if (ps->in[i].fd >= 0 && !ps->in[i].id && now > ps->in[i].deadline_ns)
@@ -746,6 +755,8 @@ int peers_open(struct peers *ps, const struct coord_config *cfg, const struct pe
 	memset(ps, 0, sizeof(*ps));
 	ps->self = cfg->my_id;
 	ps->rx_fd = -1;
+	long uto = (long)cfg->sync_limit * cfg->tick_time;
+	ps->user_timeout_ms = (unsigned)(uto < 1000 ? 1000 : uto > 600000 ? 600000 : uto);
 	ps->listen_fd = -1;
 	for (int i = 0; i < PEERS_IN_MAX; i++)
 		ps->in[i].fd = -1;

@@ -15,7 +15,8 @@
  * over PEERS_QUEUE_MAX bytes, is dropped (Raft retries what matters). A dropped out link is
  * reported at once (a killed leader's connection closes), which the member turns into
  * raft_peer_lost instead of waiting out an election timeout, and it is tried again after 50 ms,
- * backing off to 500 ms. Host names are resolved again at every attempt, without blocking.
+ * backing off to 500 ms; so is a link whose data stays unacknowledged for syncLimit ticks
+ * (TCP_USER_TIMEOUT: a cut network). Host names are resolved again at every attempt, without blocking.
  * Snapshots travel in 1 MiB chunks read from the file as the link drains, into
  * dataDir/snapshot.<index>.rx.
  */
@@ -76,6 +77,7 @@ struct peers {
 	int opened;              /* peers_open got far enough for peers_close to have work */
 	int listen_fd;
 	int self;
+	unsigned user_timeout_ms; /* out links: unacknowledged data this long closes the link (syncLimit) */
 	int n;
 	struct peer_out p[PEERS_MAX];
 	struct peer_in in[PEERS_IN_MAX];
