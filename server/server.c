@@ -4,9 +4,9 @@
  * One thread owns everything here (ZeroMQ's I/O thread only moves the client port's bytes; the
  * peer links are this loop's own sockets), so the state, the watch table and the client table
  * need no locks, and the order in which the loop applies entries and sends frames is the order
- * clients see. A round: take every waiting client and
- * peer message, tick the core when due, then do what the core's ready says (persist with one
- * fdatasync, send, apply, answer), and answer each session's queued requests in order.
+ * clients see. A round: take every waiting client and peer message, tick the core when due, then
+ * do what the core's ready says (persist with one fdatasync, send, apply, answer), and answer each
+ * session's queued requests in order.
  */
 #include "server.h"
 
