@@ -319,7 +319,7 @@ void peers_send(struct peers *ps, int id, const void *msg, size_t len)
 		return;
 	}
 	if (o->snap_fd >= 0) { /* behind the snapshot's chunks, in order */
-		if (o->after.len + 4 + len <= PEERS_QUEUE_MAX) {
+		if (!o->after.len || o->after.len + 4 + len <= PEERS_QUEUE_MAX) {
 			uint8_t n[4];
 			put32(n, (uint32_t)len);
 			buf_put(&o->after, n, 4);
@@ -329,7 +329,7 @@ void peers_send(struct peers *ps, int id, const void *msg, size_t len)
 		}
 		return;
 	}
-	if (o->q.len - o->qoff + len > PEERS_QUEUE_MAX) {
+	if (o->q.len > o->qoff && o->q.len - o->qoff + len > PEERS_QUEUE_MAX) { /* one always fits */
 		LOG_DEBUG("the link to member %d has %zu bytes waiting: a message dropped", id, o->q.len - o->qoff);
 		return;
 	}

@@ -11,8 +11,9 @@
  * an I/O thread), so the server flushes before each fdatasync (the append a leader sends before
  * its own is on the wire while it syncs) and once per round, and many messages of a busy round
  * cost one system call per link. What the kernel will not take waits in the queue for POLLOUT.
- * Sends never block: a message to a member whose link is not up, or whose queue is
- * over PEERS_QUEUE_MAX bytes, is dropped (Raft retries what matters). A dropped out link is
+ * Sends never block: a message to a member whose link is not up, or whose queue would pass
+ * PEERS_QUEUE_MAX bytes with it, is dropped (Raft retries what matters); a message alone in the
+ * queue always goes, whatever its size (a 64 MiB znode too). A dropped out link is
  * reported at once (a killed leader's connection closes), which the member turns into
  * raft_peer_lost instead of waiting out an election timeout, and it is tried again after 50 ms,
  * backing off to 500 ms; so is a link whose data stays unacknowledged for syncLimit ticks

@@ -14,6 +14,7 @@
 enum pr_state { PR_PROBE = 0, PR_REPLICATE = 1, PR_SNAPSHOT = 2 };
 
 #define MAX_INFLIGHT_CAP 1024
+#define ENTRY_OVERHEAD 16 /* what an entry adds to an append besides its data (peerwire.h: term, type, length) */
 
 struct progress {
 	int id;
@@ -555,6 +556,17 @@ static void send_append(struct raft *r, struct progress *pr, int heartbeat, int 
 	uint64_t n = last > prev ? last - prev : 0;
 	if (n > max)
 		n = max;
+	if (r->cfg.max_batch_bytes) { /* and at most that many bytes, but always one entry */
+		uint64_t k = 0, bytes = 0;
+		while (k < n) {
+			uint64_t size = (uint64_t)entry_at(r, prev + 1 + k)->len + ENTRY_OVERHEAD;
+			if (k && bytes + size > r->cfg.max_batch_bytes)
+				break;
+			bytes += size;
+			k++;
+		}
+		n = k;
+	}
 	if (n == 0) {
 		/* Nothing new: only a new commit index may need to travel; not to a voter that will
 		 * commit it by itself (follower_commit: it knows our disk holds it). */

@@ -79,6 +79,7 @@ struct raft_config {
 	int heartbeat_ticks;
 	uint64_t seed;
 	uint32_t max_batch;   /* entries per append message */
+	uint32_t max_batch_bytes; /* and bytes of entries per append (0: no limit; one entry always goes) */
 	uint32_t max_inflight;/* append messages in flight per follower */
 };
 

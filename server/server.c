@@ -1395,6 +1395,7 @@ static int raft_setup(struct server *s, struct raft_hard *hs, char *err, size_t 
 		rc.election_ticks = 10;
 	rc.heartbeat_ticks = rc.election_ticks / 6;
 	rc.max_batch = 1024;
+	rc.max_batch_bytes = 1u << 20; /* a follower catching up on large znodes gets them a few at a time */
 	rc.max_inflight = 256;
 	if (getrandom(&rc.seed, sizeof(rc.seed), 0) != sizeof(rc.seed))
 		rc.seed = (uint64_t)mono_ns();

@@ -3,7 +3,7 @@ when the leader has trimmed its log (small snapCount), from the log otherwise; i
 equals the leader's and it serves every write. (measure_catchup.py times this with 100,000 writes.)"""
 import pytest
 
-from coordtest import ensemble_fixture, mntr, synced_children, wait_converged, wait_leader
+from coordtest import coordctl, ensemble_fixture, mntr, ok, synced_children, wait_converged, wait_leader
 from coordwire import CLOSE, Wire, pipelined_creates
 from measure_catchup import catch_up, write_many
 
@@ -62,3 +62,29 @@ def test_a_member_started_while_writes_go_on_catches_up_and_matches_the_leaders_
     wait_converged(ens.members)
     assert "installed snapshot" in lagger.log_since_start()
     check_caught_up(dict(member=lagger, leader=leader, paths=paths + more))
+
+
+def test_znodes_of_the_largest_size_replicate_and_a_member_catches_up_on_them(make_ensemble):
+    """A 64 MiB znode (maxDataBytes' ceiling) is one append bigger than a peer link's queue cap: it
+    must still go, alone. A member down while several large znodes were written catches up from
+    the log, a few entries per append (appends are capped at 1 MiB of entries, always one).
+    tickTime=2000: a member busy with 64 MiB for seconds must not cost the client its session."""
+    big = 64 << 20
+    ens = make_ensemble(3, snapCount=100000, maxDataBytes=big, tickTime=2000, minSessionTimeout=4000,
+                        maxSessionTimeout=40000)
+    leader = wait_leader(ens)
+    lagger = next(m for m in ens.members if m is not leader)
+    data = bytes(range(256)) * (big // 256)
+    ok(leader.hosts, "create", "/big", "-", input=data, timeout=120, timeout_ms=60000)
+    for m in ens.members:
+        assert coordctl(m.hosts, "sync", "/big", timeout=60)[0] == 0
+        assert coordctl(m.hosts, "get", "/big", input=b"", timeout=60, timeout_ms=60000)[1] == data, \
+            "member %d lacks the 64 MiB znode" % m.myid
+    assert lagger.stop() == 0
+    parts = [bytes([i]) * (3 << 20) for i in range(6)]
+    for i, p in enumerate(parts):
+        ok(leader.hosts, "create", "/part%d" % i, "-", input=p, timeout=60, timeout_ms=30000)
+    lagger.launch()
+    wait_converged(ens.members, timeout=60)
+    for i, p in enumerate(parts):
+        assert coordctl(lagger.hosts, "get", "/part%d" % i, input=b"", timeout=60, timeout_ms=30000)[1] == p

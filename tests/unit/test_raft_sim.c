@@ -351,6 +351,7 @@ static struct raft_config make_config(int id)
 	c.heartbeat_ticks = 2;
 	c.seed = cur_seed * 1000 + (uint64_t)id + W.stats_crashes * 7919;
 	c.max_batch = 1 + (uint32_t)below(8);
+	c.max_batch_bytes = below(2) ? 0 : 1 + (uint32_t)below(80); /* entries are 8 bytes + 16 */
 	c.max_inflight = 1 + (uint32_t)below(16);
 	return c;
 }
