@@ -9,21 +9,11 @@
 
 #include "curve.h"
 #include "err.h"
+#include "recfile.h"
 
 #define MAGIC "CFPEER"
 #define MAGIC_LEN 6
 #define LABEL "coordfs peer link v1"
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 static const uint8_t *member_key(const struct peerlink_keys *k, int id)
 {
@@ -115,7 +105,7 @@ void peerlink_greeting_make(const struct peerlink_keys *k, int self, struct peer
 	memcpy(g->bytes, MAGIC, MAGIC_LEN);
 	g->bytes[6] = PEERLINK_VERSION;
 	g->bytes[7] = (uint8_t)(k->curve ? 1 : 0);
-	put32(g->bytes + 8, (uint32_t)self);
+	rec_put32(g->bytes + 8, (uint32_t)self);
 	g->len = PEERLINK_GREETING_PLAIN;
 	if (k->curve) {
 		crypto_box_keypair(g->bytes + PEERLINK_GREETING_PLAIN, g->esec);
@@ -201,7 +191,7 @@ int peerlink_hello_make(const struct peerlink_keys *k, int self, int to, const u
 	int rc = check_start(k, greeting, who, err, errlen);
 	if (rc)
 		return rc;
-	uint32_t id = get32(greeting + 8);
+	uint32_t id = rec_le32(greeting + 8);
 	if (id != (uint32_t)to) {
 		snprintf(err, errlen, "%s is member %u's (check the server.N lines: each must name its member's "
 			 "address and peer port)", who, id);
@@ -210,8 +200,8 @@ int peerlink_hello_make(const struct peerlink_keys *k, int self, int to, const u
 	memcpy(hello, MAGIC, MAGIC_LEN);
 	hello[6] = PEERLINK_VERSION;
 	hello[7] = (uint8_t)(k->curve ? 1 : 0);
-	put32(hello + 8, (uint32_t)self);
-	put32(hello + 12, (uint32_t)to);
+	rec_put32(hello + 8, (uint32_t)self);
+	rec_put32(hello + 12, (uint32_t)to);
 	*hlen = PEERLINK_HELLO_PLAIN;
 	if (!k->curve)
 		return COORD_OK;
@@ -253,7 +243,7 @@ int peerlink_hello_take(const struct peerlink_keys *k, int self, const struct pe
 		snprintf(err, errlen, "not coordfs's peer protocol");
 		return COORD_EPROTO;
 	}
-	uint32_t id = get32(hello + 8), to = get32(hello + 12);
+	uint32_t id = rec_le32(hello + 8), to = rec_le32(hello + 12);
 	char who[48];
 	snprintf(who, sizeof(who), "a connection claiming to be member %u", id);
 	int rc = check_start(k, hello, who, err, errlen);

@@ -23,6 +23,7 @@
 #include "err.h"
 #include "log.h"
 #include "peerwire.h"
+#include "recfile.h"
 
 #define CHUNK (1u << 20)
 #define RETRY_MIN_MS 50
@@ -49,17 +50,6 @@ static int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static void tune(int fd)
 {
 	int one = 1;
@@ -79,9 +69,8 @@ static void drop_fd(int *fd)
 
 /* ---- out links: connecting ---- */
 
-static void out_reset(struct peers *ps, struct peer_out *o)
+static void out_reset(struct peer_out *o)
 {
-	(void)ps;
 	drop_fd(&o->fd);
 	if (o->ai)
 		freeaddrinfo(o->ai);
@@ -107,7 +96,7 @@ static void out_fail_as(struct peers *ps, struct peer_out *o, const char *why, i
 	int was_up = o->state == PO_UP;
 	int64_t now = mono_ns();
 	int stable = was_up && now - o->up_ns >= STABLE_NS;
-	out_reset(ps, o);
+	out_reset(o);
 	o->state = PO_IDLE;
 	if (was_up && !refused)
 		o->lost = 1;
@@ -229,7 +218,7 @@ static int frame_into(struct peer_out *o, struct buf *q, const void *msg, size_t
 		buf_free(q);
 		return -1;
 	}
-	put32(q->p + q->len, (uint32_t)(len + ov));
+	rec_put32(q->p + q->len, (uint32_t)(len + ov));
 	peerlink_seal(&o->tx, q->p + q->len + 4, msg, len);
 	q->len += 4 + len + ov;
 	return 0;
@@ -240,7 +229,7 @@ static void move_after(struct peer_out *o)
 {
 	size_t at = 0;
 	while (at + 4 <= o->after.len) {
-		uint32_t n = get32(o->after.p + at);
+		uint32_t n = rec_le32(o->after.p + at);
 		if (frame_into(o, &o->q, o->after.p + at + 4, n))
 			break; /* out of memory: the rest is dropped, as a full queue drops */
 		at += 4 + n;
@@ -273,7 +262,6 @@ static void snap_next(struct peers *ps, struct peer_out *o)
 	}
 	LOG_INFO("sent snapshot 0x%" PRIx64 " (%" PRIu64 " bytes) to member %d", o->snap_index, o->snap_total, o->id);
 abandon: /* the follower waits for the leader to offer it again */
-	(void)ps;
 	close(o->snap_fd);
 	o->snap_fd = -1;
 	move_after(o);
@@ -321,7 +309,7 @@ void peers_send(struct peers *ps, int id, const void *msg, size_t len)
 	if (o->snap_fd >= 0) { /* behind the snapshot's chunks, in order */
 		if (!o->after.len || o->after.len + 4 + len <= PEERS_QUEUE_MAX) {
 			uint8_t n[4];
-			put32(n, (uint32_t)len);
+			rec_put32(n, (uint32_t)len);
 			buf_put(&o->after, n, 4);
 			buf_put(&o->after, msg, len);
 			if (o->after.oom)
@@ -435,7 +423,7 @@ static void out_readable(struct peers *ps, struct peer_out *o)
 	uint8_t b[PEERLINK_REFUSAL_MAX + 1];
 	ssize_t r = recv(o->fd, b, sizeof(b) - 1, 0);
 	char why[PEERLINK_REFUSAL_MAX + 64];
-	if (r > 0 && peerlink_refusal_text((const uint8_t *)b, (size_t)r, why, sizeof(why)) == 0)
+	if (r > 0 && peerlink_refusal_text(b, (size_t)r, why, sizeof(why)) == 0)
 		out_fail_as(ps, o, why, 1);
 	else if (r == 0)
 		out_fail(ps, o, "closed by the other end");
@@ -622,7 +610,7 @@ int peers_recv(struct peers *ps, int *from, const uint8_t **msg, size_t *len)
 				in->rxlen = in->rxoff = 0;
 			continue;
 		}
-		uint32_t flen = get32(in->rx + in->rxoff);
+		uint32_t flen = rec_le32(in->rx + in->rxoff);
 		if (flen > PEERLINK_FRAME_MAX || flen < ov) {
 			LOG_WARN("member %d sent a frame of impossible length %" PRIu32 ": link closed", in->id, flen);
 			in_close(in);
@@ -845,7 +833,7 @@ void peers_close(struct peers *ps)
 			free(r);
 			o->gai = NULL;
 		}
-		out_reset(ps, o);
+		out_reset(o);
 	}
 	for (int i = 0; i < PEERS_IN_MAX; i++)
 		if (ps->in[i].fd >= 0)

@@ -1654,7 +1654,7 @@ int server_run(struct server *s)
 			pf[n].events = POLLIN;
 			n++;
 		}
-		int first_peer = n;
+		int have_cl = n, first_peer = n; /* pf[0] is the client port's when have_cl */
 		if (!s->standalone)
 			peers_flush(&s->peers);
 		int64_t now = mono_ns();
@@ -1675,7 +1675,7 @@ int server_run(struct server *s)
 		if (pr < 0)
 			for (int i = 0; i < n; i++)
 				pf[i].revents = 0;
-		if (first_peer && pf[0].revents)
+		if (have_cl && pf[0].revents)
 			more_cl = 1;
 		if (!s->standalone) {
 			peers_io(&s->peers, pf + first_peer, npeer, peer_lost, s);

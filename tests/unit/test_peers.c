@@ -184,13 +184,6 @@ static void pump_until(int (*pred)(void), int timeout_ms, const char *what)
 	}
 }
 
-static void pump_for(int ms)
-{
-	int64_t end = now_ms() + ms;
-	while (now_ms() < end)
-		pump_once(5);
-}
-
 static int all_linked(void)
 {
 	for (int i = 0; i < N; i++)
@@ -283,6 +276,8 @@ static void test_messages_arrive_whole_and_in_order_with_keys(void) { exchange(1
 
 static int lost_2_at_1(void) { return lost_count[0][2] > 0; }
 static int three_got_one(void) { return ngot[2] > 0; }
+static int two_got_one(void) { return ngot[1] > 0; }
+static int one_got_one(void) { return ngot[0] > 0; }
 
 static void test_a_member_that_goes_away_is_reported_lost_and_linked_again(void)
 {
@@ -301,14 +296,12 @@ static void test_a_member_that_goes_away_is_reported_lost_and_linked_again(void)
 	member_open(1);
 	pump_until(all_linked, 5000, "member 2 to be linked again");
 	peers_send(&ps[0], 2, "again", 5);
-	pump_for(100);
+	pump_until(two_got_one, 2000, "member 2 to get its message");
 	CHECK_EQ(ngot[1], 1);
 	CHECK(got[1][0].len == 5 && memcmp(got[1][0].data, "again", 5) == 0);
 	teardown();
 }
 
-static int snap_done;
-static int snapshot_complete(void) { return snap_done; }
 
 static void test_a_snapshot_streams_in_chunks_and_what_was_sent_meanwhile_follows_it(void)
 {
@@ -328,7 +321,7 @@ static void test_a_snapshot_streams_in_chunks_and_what_was_sent_meanwhile_follow
 	fclose(f);
 	CHECK_EQ(peers_send_snapshot(&ps[0], 2, dirs[0], 0x42, 7), COORD_OK);
 	peers_send(&ps[0], 2, "after", 5);
-	snap_done = 0;
+	int snap_done = 0;
 	int64_t end = now_ms() + 10000;
 	int chunks = 0, after_at = -1;
 	while (!(snap_done && after_at >= 0) && now_ms() < end) {
@@ -366,11 +359,11 @@ static void test_a_snapshot_streams_in_chunks_and_what_was_sent_meanwhile_follow
 	free(data);
 	/* a snapshot that cannot be read is refused without sending anything */
 	CHECK(peers_send_snapshot(&ps[0], 2, dirs[0], 0x43, 7) != COORD_OK);
-	(void)snapshot_complete;
 	teardown();
 }
 
-static int refused_at_1(void) { return ps[0].refused > 0; }
+static uint64_t want_refused;
+static int refused_at_1(void) { return ps[0].refused >= want_refused; }
 
 static void test_strangers_and_a_member_with_the_wrong_auth_are_refused(void)
 {
@@ -385,6 +378,7 @@ static void test_strangers_and_a_member_with_the_wrong_auth_are_refused(void)
 				.sin_port = htons((uint16_t)cfg[0].members[0].peer_port)};
 	CHECK(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
 	CHECK(write(fd, "GET / HTTP/1.0\r\n\r\n", 18) == 18);
+	want_refused = 1;
 	pump_until(refused_at_1, 2000, "the stranger to be refused");
 	char b[64];
 	ssize_t r;
@@ -395,12 +389,12 @@ static void test_strangers_and_a_member_with_the_wrong_auth_are_refused(void)
 	/* member 3 in plaintext while the others run with keys: never linked, refused each time */
 	keys[2].curve = 0;
 	member_open(2);
-	pump_for(300);
+	want_refused = ps[0].refused + 2;
+	pump_until(refused_at_1, 3000, "member 3 in plaintext to be refused twice");
 	CHECK(!peers_up(&ps[2], 1) && !peers_up(&ps[0], 3));
-	CHECK(ps[0].refused >= 2);
 	/* the members' own link never noticed */
 	peers_send(&ps[1], 1, "still", 5);
-	pump_for(50);
+	pump_until(one_got_one, 2000, "member 1 to get its message");
 	CHECK(ngot[0] == 1 && got[0][0].len == 5 && memcmp(got[0][0].data, "still", 5) == 0);
 	CHECK_EQ(lost_count[0][2], 0);
 	/* member 3 with keys, but not the key the others know as server.3's: its hello is refused
@@ -412,10 +406,9 @@ static void test_strangers_and_a_member_with_the_wrong_auth_are_refused(void)
 	for (int j = 0; j < N; j++)
 		if (keys[2].member[j].id == 3)
 			memcpy(keys[2].member[j].pub, keys[2].pub, 32);
-	uint64_t before = ps[0].refused;
+	want_refused = ps[0].refused + 2; /* twice: its link was up, then refused, at least twice */
 	member_open(2);
-	pump_for(1500);
-	CHECK(ps[0].refused >= before + 2);
+	pump_until(refused_at_1, 3000, "member 3 with a stranger's key to be refused twice");
 	CHECK(!peers_up(&ps[0], 3));
 	CHECK_EQ(lost_count[2][1], 0);
 	CHECK_EQ(lost_count[2][2], 0);
